@@ -1,0 +1,79 @@
+// Resolution of a PositionalConfig into what kernels read (see positional.h).
+#include "ctxwin/positional.h"
+
+#include <cmath>
+
+#include "ctxwin/error.h"
+
+namespace ctxwin {
+
+namespace {
+void check(bool ok, const std::string& msg) {
+  if (!ok) fail("ERR_ARG", msg);
+}
+bool finite_pos(double x) { return std::isfinite(x) && x > 0; }
+}  // namespace
+
+ResolvedPositional resolve_positional(const PositionalConfig& c, int Hq, int D, int Tq, int Tk,
+                                      int query_offset) {
+  ResolvedPositional r;
+  if (c.type == PositionalType::Alibi) {
+    std::vector<double> s = c.slopes.empty() ? alibi_default_slopes(Hq) : c.slopes;
+    check((int)s.size() == Hq, "positional.slopes: expected " + std::to_string(Hq) +
+                                   " slopes (one per query head), got " + std::to_string(s.size()));
+    for (double x : s) check(std::isfinite(x), "positional.slopes: expected finite numbers");
+    check(c.train_length >= 0, "positional.trainLength: expected a positive integer");
+    double pi = alibi_pi_factor(c.train_length, Tk);
+    r.slopes.resize(Hq);
+    for (int h = 0; h < Hq; ++h) r.slopes[h] = (float)(s[h] * pi);
+  } else if (c.type == PositionalType::Rope) {
+    int R = c.rotary_dim > 0 ? c.rotary_dim : D;
+    check(R % 2 == 0 && R >= 2 && R <= D,
+          "positional.rotaryDim: expected an even integer in [2, " + std::to_string(D) + "], got " +
+              std::to_string(R));
+    check(finite_pos(c.theta) && c.theta != 1.0,
+          "positional.theta: expected a finite number > 0 and != 1");
+    if (c.scaling != RopeScalingType::None) {
+      check(finite_pos(c.factor), "positional.scaling.factor: expected a finite number > 0");
+    }
+    if (c.scaling == RopeScalingType::Ntk || c.scaling == RopeScalingType::Dynamic) {
+      check(R > 2, "positional.rotaryDim: ntk and dynamic scaling need rotaryDim > 2");
+    }
+    if (c.scaling == RopeScalingType::Dynamic || c.scaling == RopeScalingType::Yarn) {
+      check(c.original_max_positions > 0,
+            "positional.scaling.originalMaxPositions: expected a positive integer");
+    }
+    if (c.scaling == RopeScalingType::Yarn) {
+      check(finite_pos(c.beta_fast), "positional.scaling.betaFast: expected a finite number > 0");
+      check(finite_pos(c.beta_slow), "positional.scaling.betaSlow: expected a finite number > 0");
+    }
+    int max_pos = Tk > query_offset + Tq ? Tk : query_offset + Tq;
+    ResolvedRope rr = resolve_rope(c, D, max_pos);
+    r.rotary_dim = R;
+    r.attention_factor = rr.attention_factor;
+    r.rope_positions = max_pos;
+    int half = R / 2;
+    r.rope_cos.resize((size_t)max_pos * half);
+    r.rope_sin.resize((size_t)max_pos * half);
+    // Angles in double: p * inv_freq loses ~p ulps in float, which at p ~ 1e4 is ~1e-3 rad.
+    for (int p = 0; p < max_pos; ++p) {
+      for (int i = 0; i < half; ++i) {
+        double a = (double)p * rr.inv_freq[i];
+        r.rope_cos[(size_t)p * half + i] = (float)(std::cos(a) * rr.attention_factor);
+        r.rope_sin[(size_t)p * half + i] = (float)(std::sin(a) * rr.attention_factor);
+      }
+    }
+  }
+  return r;
+}
+
+void bind_positional(AttentionParams& prm, const ResolvedPositional& r, PositionalType type) {
+  prm.pos_type = type;
+  prm.alibi_slopes = type == PositionalType::Alibi ? r.slopes.data() : nullptr;
+  prm.rotary_dim = type == PositionalType::Rope ? r.rotary_dim : 0;
+  prm.rope_positions = type == PositionalType::Rope ? r.rope_positions : 0;
+  prm.rope_cos = type == PositionalType::Rope ? r.rope_cos.data() : nullptr;
+  prm.rope_sin = type == PositionalType::Rope ? r.rope_sin.data() : nullptr;
+}
+
+}  // namespace ctxwin
