@@ -132,9 +132,10 @@ struct ResolvedPositional {
   double attention_factor = 1.0;
 };
 
-// Validates ranges (throws ctxwin::Error with code ERR_ARG) and computes slopes/tables.
+// Validates ranges (throws ctxwin::Error with code ERR_ARG) and computes slopes and, when
+// compute_tables, the rope cos/sin tables (O(positions * R/2) work: done on the device queue).
 ResolvedPositional resolve_positional(const PositionalConfig& c, int Hq, int D, int Tq, int Tk,
-                                      int query_offset);
+                                      int query_offset, bool compute_tables = true);
 
 // Point `prm` at the resolved arrays (host pointers).
 void bind_positional(AttentionParams& prm, const ResolvedPositional& r, PositionalType type);

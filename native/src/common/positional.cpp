@@ -15,7 +15,7 @@ bool finite_pos(double x) { return std::isfinite(x) && x > 0; }
 }  // namespace
 
 ResolvedPositional resolve_positional(const PositionalConfig& c, int Hq, int D, int Tq, int Tk,
-                                      int query_offset) {
+                                      int query_offset, bool compute_tables) {
   ResolvedPositional r;
   if (c.type == PositionalType::Alibi) {
     std::vector<double> s = c.slopes.empty() ? alibi_default_slopes(Hq) : c.slopes;
@@ -52,6 +52,7 @@ ResolvedPositional resolve_positional(const PositionalConfig& c, int Hq, int D, 
     r.rotary_dim = R;
     r.attention_factor = rr.attention_factor;
     r.rope_positions = max_pos;
+    if (!compute_tables) return r;
     int half = R / 2;
     r.rope_cos.resize((size_t)max_pos * half);
     r.rope_sin.resize((size_t)max_pos * half);

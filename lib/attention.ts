@@ -1,0 +1,154 @@
+/**
+ * Fused attention (FlashAttention-2 algorithm) with the positional scheme computed inside the
+ * kernel. q: [B, Tq, Hq, D]; k, v: [B, Tk, Hkv, D] with Hq % Hkv == 0 (query head h reads kv
+ * head floor(h / (Hq / Hkv))). Query i sits at position queryOffset + i; key j at position j.
+ */
+import { argError, isFinitePositive, isNonNegativeInt, isPositiveInt } from "./errors.js";
+import { backend, callNative, type NativeAttentionOptions, type NativeTensor } from "./backend.js";
+import { resolvePositional, type Positional } from "./positional.js";
+import { Tensor } from "./tensor.js";
+
+export interface AttentionOptions {
+  /** Causal masking (key j visible to query position p only if j <= p). Default true. */
+  causal?: boolean;
+  /** Multiplies q·k (not the ALiBi bias). Default 1/sqrt(D). */
+  softmaxScale?: number;
+  /** Sliding window: key j visible iff p - window < j (causal) or |p - j| < window. */
+  window?: number;
+  /** Absolute position of query 0. Default Tk - Tq (decode and chunked prefill). */
+  queryOffset?: number;
+  /** Keys j < prefixKeys are prefix-tuning keys: never rotated. Default 0. */
+  prefixKeys?: number;
+  positional?: Positional;
+}
+
+const OPTION_FIELDS = ["causal", "softmaxScale", "window", "queryOffset", "prefixKeys", "positional"];
+
+interface CheckedCall {
+  q: NativeTensor;
+  k: NativeTensor;
+  v: NativeTensor;
+  opts: NativeAttentionOptions;
+}
+
+function checkCall(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions | undefined): CheckedCall {
+  for (const [name, t] of [["q", q], ["k", k], ["v", v]] as const) {
+    if (!(t instanceof Tensor)) argError("ERR_ARG", fn, name, "a Tensor", t);
+  }
+  const qh = q.handle(fn, "q");
+  const kh = k.handle(fn, "k");
+  const vh = v.handle(fn, "v");
+  if (q.shape.length !== 4) argError("ERR_SHAPE", fn, "q", "a 4-d tensor [B, Tq, Hq, D]", `shape [${q.shape.join(", ")}]`);
+  if (k.shape.length !== 4) argError("ERR_SHAPE", fn, "k", "a 4-d tensor [B, Tk, Hkv, D]", `shape [${k.shape.join(", ")}]`);
+  if (v.shape.length !== 4 || v.shape.some((d, i) => d !== k.shape[i])) {
+    argError("ERR_SHAPE", fn, "v", `the shape of k [${k.shape.join(", ")}]`, `shape [${v.shape.join(", ")}]`);
+  }
+  const [B, Tq, Hq, D] = q.shape as [number, number, number, number];
+  const [Bk, Tk, Hkv, Dk] = k.shape as [number, number, number, number];
+  for (const [name, t] of [["q", q], ["k", k]] as const) {
+    if (t.shape.some((d) => d === 0)) argError("ERR_SHAPE", fn, name, "non-zero dims", `shape [${t.shape.join(", ")}]`);
+  }
+  if (Bk !== B) argError("ERR_SHAPE", fn, "k", `batch ${B} (as q)`, Bk);
+  if (Dk !== D) argError("ERR_SHAPE", fn, "k", `head dim ${D} (as q)`, Dk);
+  if (Hq % Hkv !== 0) argError("ERR_SHAPE", fn, "k", `a kv head count that divides Hq = ${Hq}`, Hkv);
+  for (const [name, t] of [["k", k], ["v", v]] as const) {
+    if (t.device !== q.device) argError("ERR_DEVICE", fn, name, `device "${q.device}" (as q)`, t.device);
+    if (t.dtype !== q.dtype) argError("ERR_DTYPE", fn, name, `dtype "${q.dtype}" (as q)`, t.dtype);
+  }
+
+  const o = (opts ?? {}) as Record<string, unknown>;
+  if (opts !== undefined && (opts === null || typeof opts !== "object")) argError("ERR_ARG", fn, "opts", "an object", opts);
+  for (const key of Object.keys(o)) {
+    if (!OPTION_FIELDS.includes(key) && o[key] !== undefined) argError("ERR_ARG", fn, `opts.${key}`, `one of ${OPTION_FIELDS.join(", ")}`, `an unknown option "${key}"`);
+  }
+  const causal = o.causal ?? true;
+  if (typeof causal !== "boolean") argError("ERR_ARG", fn, "causal", "a boolean", causal);
+  const softmaxScale = o.softmaxScale ?? 1 / Math.sqrt(D);
+  if (!isFinitePositive(softmaxScale)) argError("ERR_ARG", fn, "softmaxScale", "a finite number > 0", softmaxScale);
+  const window = o.window ?? 0;
+  if (o.window !== undefined && !isPositiveInt(window)) argError("ERR_ARG", fn, "window", "an integer >= 1", window);
+  const queryOffset = o.queryOffset ?? Math.max(0, Tk - Tq);
+  if (!isNonNegativeInt(queryOffset)) argError("ERR_ARG", fn, "queryOffset", "a non-negative integer", queryOffset);
+  const prefixKeys = o.prefixKeys ?? 0;
+  if (!isNonNegativeInt(prefixKeys) || prefixKeys > Tk) argError("ERR_ARG", fn, "prefixKeys", `an integer in [0, ${Tk}] (Tk)`, prefixKeys);
+  checkRowsSeeKeys(fn, causal, window as number, queryOffset, Tq, Tk);
+  const positional = resolvePositional(fn, o.positional, Hq, D);
+  return {
+    q: qh,
+    k: kh,
+    v: vh,
+    opts: { causal, softmaxScale, window: window as number, queryOffset, prefixKeys, ...positional },
+  };
+}
+
+/** A fully masked query row is an error (it would be NaN). The visible range moves monotonically. */
+function checkRowsSeeKeys(fn: string, causal: boolean, window: number, offset: number, Tq: number, Tk: number): void {
+  for (const i of Tq > 1 ? [0, Tq - 1] : [0]) {
+    const p = offset + i;
+    let lo = 0;
+    let hi = Tk - 1;
+    if (causal) hi = Math.min(hi, p);
+    if (window > 0) {
+      lo = Math.max(lo, p - window + 1);
+      if (!causal) hi = Math.min(hi, p + window - 1);
+    }
+    if (lo > hi) {
+      argError(
+        "ERR_ARG",
+        fn,
+        "window/queryOffset",
+        "every query row to see at least one key",
+        `query row ${i} at position ${p} seeing none (Tk = ${Tk}, window = ${window || "none"}, causal = ${causal})`,
+      );
+    }
+  }
+}
+
+/** softmax(scale·rot(q)·rot(k)ᵀ + bias + mask)·v, same shape and dtype as q. Asynchronous. */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): Tensor {
+  return attentionWithLse(q, k, v, opts).out;
+}
+
+/**
+ * The forward plus its logsumexp [B, Hq, Tq] (f32), which attentionBackward can reuse instead of
+ * recomputing the forward (training does this).
+ */
+export function attentionWithLse(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): { out: Tensor; lse: Tensor } {
+  const c = checkCall("attention", q, k, v, opts);
+  const addon = backend(q.device);
+  const [out, lse] = callNative(() => addon.attentionForward(c.q, c.k, c.v, c.opts));
+  const [B, Tq, Hq] = q.shape as [number, number, number];
+  return { out: Tensor.fromNative(out, q.shape, q.dtype, q.device), lse: Tensor.fromNative(lse, [B, Hq, Tq], "f32", q.device) };
+}
+
+/**
+ * Gradients of sum(attention(q, k, v) ∘ dOut) with respect to the raw q, k, v (before rotation).
+ * `forward` (from attentionWithLse) skips recomputing the forward.
+ */
+export function attentionBackward(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  dOut: Tensor,
+  opts?: AttentionOptions,
+  forward?: { out: Tensor; lse: Tensor },
+): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const fn = "attentionBackward";
+  const c = checkCall(fn, q, k, v, opts);
+  if (!(dOut instanceof Tensor)) argError("ERR_ARG", fn, "dOut", "a Tensor", dOut);
+  const dh = dOut.handle(fn, "dOut");
+  if (dOut.shape.length !== q.shape.length || dOut.shape.some((d, i) => d !== q.shape[i])) {
+    argError("ERR_SHAPE", fn, "dOut", `the shape of q [${q.shape.join(", ")}]`, `shape [${dOut.shape.join(", ")}]`);
+  }
+  if (dOut.device !== q.device) argError("ERR_DEVICE", fn, "dOut", `device "${q.device}" (as q)`, dOut.device);
+  if (dOut.dtype !== q.dtype) argError("ERR_DTYPE", fn, "dOut", `dtype "${q.dtype}" (as q)`, dOut.dtype);
+  const out = forward ? forward.out.handle(fn, "forward.out") : null;
+  const lse = forward ? forward.lse.handle(fn, "forward.lse") : null;
+  const addon = backend(q.device);
+  const [dq, dk, dv] = callNative(() => addon.attentionBackward(c.q, c.k, c.v, dh, c.opts, out, lse));
+  return {
+    dq: Tensor.fromNative(dq, q.shape, q.dtype, q.device),
+    dk: Tensor.fromNative(dk, k.shape, k.dtype, k.device),
+    dv: Tensor.fromNative(dv, v.shape, v.dtype, v.device),
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * Loading the native addons. The CPU addon (build/Release/ctxwin.node or a prebuild) is loaded
+ * with node-gyp-build on first use. The CUDA addon (build-cuda/Release/ctxwin_cuda.node) is
+ * loaded lazily the first time a CUDA tensor is asked for, and probed; every failure becomes
+ * one error: "CUDA backend unavailable: <reason>".
+ */
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CtxwinError, fromNative } from "./errors.js";
+
+export type Device = "cpu" | "cuda";
+export type DType = "f32" | "bf16" | "f16";
+
+/** The handle type of a native tensor (owns a reference to device memory). */
+export interface NativeTensor {
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+/** Flat, validated attention options as the addons read them (see native/binding/attention_args.h). */
+export interface NativeAttentionOptions {
+  causal: boolean;
+  softmaxScale: number;
+  window: number;
+  queryOffset: number;
+  prefixKeys: number;
+  posType: "none" | "alibi" | "rope";
+  slopes: number[] | null;
+  trainLength: number;
+  theta: number;
+  rotaryDim: number;
+  scaling: "none" | "linear" | "ntk" | "dynamic" | "yarn";
+  factor: number;
+  originalMaxPositions: number;
+  betaFast: number;
+  betaSlow: number;
+  attentionFactor: number;
+  mscale: number;
+  mscaleAllDim: number;
+  truncate: boolean;
+}
+
+/** What both addons export (native/binding). */
+export interface NativeAddon {
+  readonly device: Device;
+  NativeTensor: new () => NativeTensor;
+  fromF32(data: Float32Array, shape: number[], dtype: DType): NativeTensor;
+  createPending(shape: number[], dtype: DType): NativeTensor;
+  fulfill(t: NativeTensor, data: Float32Array): void;
+  reject(t: NativeTensor, code: string, message: string): void;
+  read(t: NativeTensor): Promise<Float32Array>;
+  readSync(t: NativeTensor): Float32Array;
+  cast(t: NativeTensor, dtype: DType): NativeTensor;
+  axpby(alpha: number, a: NativeTensor, beta: number, b: NativeTensor | null): NativeTensor;
+  synchronize(): Promise<void>;
+  memory(): { tensors: number; bytes: number };
+  info(): string;
+  attentionForward(q: NativeTensor, k: NativeTensor, v: NativeTensor, opts: NativeAttentionOptions): [NativeTensor, NativeTensor];
+  attentionBackward(
+    q: NativeTensor,
+    k: NativeTensor,
+    v: NativeTensor,
+    dOut: NativeTensor,
+    opts: NativeAttentionOptions,
+    out?: NativeTensor | null,
+    lse?: NativeTensor | null,
+  ): [NativeTensor, NativeTensor, NativeTensor];
+  /** CUDA addon only: throws with the reason when no usable device. */
+  probe?(): string;
+}
+
+const require = createRequire(import.meta.url);
+/** The package root (dist/.. or lib/..). */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+let cpuAddon: NativeAddon | null = null;
+let cudaAddon: NativeAddon | null = null;
+let cudaError: string | null = null;
+
+export function cpuBackend(): NativeAddon {
+  if (cpuAddon) return cpuAddon;
+  try {
+    const load = require("node-gyp-build") as (dir: string) => NativeAddon;
+    cpuAddon = load(packageRoot);
+  } catch (e) {
+    throw new CtxwinError(
+      "ERR_DEVICE",
+      `CPU backend unavailable: ${(e as Error).message}. Rebuild it with \`npm rebuild ctxwin\` (needs a C++ toolchain and python3).`,
+    );
+  }
+  return cpuAddon;
+}
+
+/** Where the CUDA addon is looked for (CTXWIN_CUDA_ADDON overrides). */
+export function cudaAddonPath(): string {
+  return process.env.CTXWIN_CUDA_ADDON ?? join(packageRoot, "build-cuda", "Release", "ctxwin_cuda.node");
+}
+
+/** Why CUDA is unavailable, or null if it is available. Loads and probes the addon once. */
+export function cudaUnavailableReason(): string | null {
+  if (cudaAddon) return null;
+  if (cudaError) return cudaError;
+  const path = cudaAddonPath();
+  if (!existsSync(path)) {
+    cudaError = `the CUDA addon was not built (${path} is missing; it is built by \`npm install\` when nvcc is found, or with \`npm run build:cuda\`)`;
+    return cudaError;
+  }
+  try {
+    const addon = require(path) as NativeAddon;
+    addon.probe?.();
+    cudaAddon = addon;
+    return null;
+  } catch (e) {
+    cudaError = (e as Error).message.replace(/^CUDA backend unavailable: /, "");
+    return cudaError;
+  }
+}
+
+export function cudaBackend(): NativeAddon {
+  const reason = cudaUnavailableReason();
+  if (reason !== null) throw new CtxwinError("ERR_DEVICE", `CUDA backend unavailable: ${reason}`);
+  return cudaAddon!;
+}
+
+export function backend(device: Device): NativeAddon {
+  return device === "cuda" ? cudaBackend() : cpuBackend();
+}
+
+/** Runs a native call, turning native errors into CtxwinErrors. */
+export function callNative<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+/** The loaded backends (never loads CUDA as a side effect). */
+export function loadedBackends(): NativeAddon[] {
+  const out: NativeAddon[] = [];
+  if (cpuAddon) out.push(cpuAddon);
+  if (cudaAddon) out.push(cudaAddon);
+  return out;
+}

@@ -1,0 +1,44 @@
+/**
+ * ctxwin: fused attention with positional schemes as kernel parameters, on CPU and CUDA.
+ * See README.md for a tour and DESIGN.md for the exact math.
+ */
+import { cpuBackend, cudaUnavailableReason, loadedBackends, type Device } from "./backend.js";
+import { argError, fromNative } from "./errors.js";
+
+export { Tensor, type TensorOptions, type Device, type DType } from "./tensor.js";
+export { attention, attentionWithLse, attentionBackward, type AttentionOptions } from "./attention.js";
+export { type Positional, type AlibiPositional, type RopePositional, type RopeScaling, positionalLabel } from "./positional.js";
+export { CtxwinError, type ErrorCode } from "./errors.js";
+
+/** Resolves when all work queued so far on `device` (default: every loaded device) has finished. */
+export async function synchronize(device?: Device): Promise<void> {
+  if (device !== undefined && device !== "cpu" && device !== "cuda") argError("ERR_DEVICE", "synchronize", "device", `"cpu" or "cuda"`, device);
+  const addons = loadedBackends().filter((a) => device === undefined || a.device === device);
+  try {
+    await Promise.all(addons.map((a) => a.synchronize()));
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+/** Live tensors and bytes per loaded device. */
+export function memory(): { [device: string]: { tensors: number; bytes: number } } {
+  cpuBackend();
+  const out: { [device: string]: { tensors: number; bytes: number } } = {};
+  for (const a of loadedBackends()) out[a.device] = a.memory();
+  return out;
+}
+
+export interface BackendInfo {
+  cpu: { isa: string; threads: number; features: Record<string, boolean> };
+  cuda: { available: true; info: unknown } | { available: false; reason: string };
+}
+
+/** What `ctxwin doctor` prints: the CPU kernels in use and whether CUDA can be used (and why not). */
+export function backendInfo(): BackendInfo {
+  const cpu = JSON.parse(cpuBackend().info());
+  const reason = cudaUnavailableReason();
+  if (reason !== null) return { cpu, cuda: { available: false, reason } };
+  const addon = loadedBackends().find((a) => a.device === "cuda")!;
+  return { cpu, cuda: { available: true, info: JSON.parse(addon.info()) } };
+}

@@ -1,0 +1,155 @@
+/**
+ * Tensor: an n-d array on a device ("cpu" or "cuda"), stored as f32, bf16 or f16 (half types are
+ * stored as such and computed in f32). Ops are asynchronous: they validate at once, enqueue work
+ * on the device's native queue and return a Tensor immediately; `await t.data()` resolves when
+ * the value is ready. Memory is freed by `dispose()` (or `using t = ...`), or by the garbage
+ * collector as a last resort.
+ */
+import { argError, CtxwinError, fromNative, isNonNegativeInt } from "./errors.js";
+import { backend, callNative, type Device, type DType, type NativeTensor } from "./backend.js";
+
+export type { Device, DType } from "./backend.js";
+
+const DEVICES: readonly Device[] = ["cpu", "cuda"];
+const DTYPES: readonly DType[] = ["f32", "bf16", "f16"];
+
+export interface TensorOptions {
+  device?: Device;
+  dtype?: DType;
+}
+
+export function checkDevice(fn: string, arg: string, device: unknown): Device {
+  if (!DEVICES.includes(device as Device)) argError("ERR_DEVICE", fn, arg, `"cpu" or "cuda"`, device);
+  return device as Device;
+}
+
+export function checkDType(fn: string, arg: string, dtype: unknown): DType {
+  if (!DTYPES.includes(dtype as DType)) argError("ERR_DTYPE", fn, arg, `"f32", "bf16" or "f16"`, dtype);
+  return dtype as DType;
+}
+
+export function checkShape(fn: string, arg: string, shape: unknown): number[] {
+  if (!Array.isArray(shape)) argError("ERR_SHAPE", fn, arg, "an array of non-negative integers", shape);
+  for (const d of shape) {
+    if (!isNonNegativeInt(d)) argError("ERR_SHAPE", fn, arg, "an array of non-negative integers", shape);
+  }
+  return [...shape] as number[];
+}
+
+export function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export class Tensor {
+  #native: NativeTensor | null;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly device: Device;
+
+  private constructor(native: NativeTensor, shape: readonly number[], dtype: DType, device: Device) {
+    this.#native = native;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.device = device;
+  }
+
+  /** Wraps a native handle (internal: ops use it for their outputs). */
+  static fromNative(native: NativeTensor, shape: readonly number[], dtype: DType, device: Device): Tensor {
+    return new Tensor(native, shape, dtype, device);
+  }
+
+  /**
+   * Creates a tensor from float values (converted to `dtype` with round-to-nearest-even).
+   * @param data values in row-major order; length must equal the product of `shape`
+   * @param shape dims (non-negative integers)
+   */
+  static from(data: Float32Array | readonly number[], shape: readonly number[], opts: TensorOptions = {}): Tensor {
+    const fn = "Tensor.from";
+    if (opts === null || typeof opts !== "object") argError("ERR_ARG", fn, "opts", "an object", opts);
+    const dims = checkShape(fn, "shape", shape);
+    const device = checkDevice(fn, "opts.device", opts.device ?? "cpu");
+    const dtype = checkDType(fn, "opts.dtype", opts.dtype ?? "f32");
+    let values: Float32Array;
+    if (data instanceof Float32Array) values = data;
+    else if (Array.isArray(data)) values = Float32Array.from(data as number[]);
+    else argError("ERR_ARG", fn, "data", "a Float32Array or an array of numbers", data);
+    const n = numel(dims);
+    if (values.length !== n) {
+      argError("ERR_SHAPE", fn, "data", `${n} values (the product of shape [${dims.join(", ")}])`, `${values.length} values`);
+    }
+    const addon = backend(device);
+    const native = callNative(() => addon.fromF32(values, dims, dtype));
+    return new Tensor(native, dims, dtype, device);
+  }
+
+  /** True once dispose() was called. */
+  get disposed(): boolean {
+    return this.#native === null;
+  }
+
+  /** The native handle, or ERR_DISPOSED naming the function and argument. */
+  handle(fn: string, arg = "tensor"): NativeTensor {
+    if (this.#native === null) {
+      throw new CtxwinError("ERR_DISPOSED", `${fn}: ${arg}: expected a live tensor, got a disposed one (shape [${this.shape.join(", ")}])`);
+    }
+    return this.#native;
+  }
+
+  /** A copy on another device, or converted to another dtype. Asynchronous like every op. */
+  to(target: Device | DType): Tensor {
+    const fn = "Tensor.to";
+    const src = this.handle(fn);
+    if (target === "f32" || target === "bf16" || target === "f16") {
+      const addon = backend(this.device);
+      return new Tensor(callNative(() => addon.cast(src, target)), this.shape, target, this.device);
+    }
+    const device = checkDevice(fn, "target", target);
+    if (device === this.device) {
+      const addon = backend(device);
+      return new Tensor(callNative(() => addon.cast(src, this.dtype)), this.shape, this.dtype, device);
+    }
+    // Across devices through the host, without blocking JS: the destination is created pending
+    // and filled when the source's value arrives; ops queued on it wait natively.
+    const dst = backend(device);
+    const pending = callNative(() => dst.createPending([...this.shape], this.dtype));
+    backend(this.device)
+      .read(src)
+      .then(
+        (values) => dst.fulfill(pending, values),
+        (e: { code?: string; message?: string }) => dst.reject(pending, e.code ?? "ERR_INTERNAL", e.message ?? String(e)),
+      );
+    return new Tensor(pending, this.shape, this.dtype, device);
+  }
+
+  /** The values as float32, when ready. */
+  async data(): Promise<Float32Array> {
+    const h = this.handle("Tensor.data");
+    try {
+      return await backend(this.device).read(h);
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** The values as float32, blocking the JS thread until ready (prefer `await data()`). */
+  dataSync(): Float32Array {
+    const h = this.handle("Tensor.dataSync");
+    return callNative(() => backend(this.device).readSync(h));
+  }
+
+  /** Frees the tensor's memory now (once queued work using it finishes). Idempotent. */
+  dispose(): void {
+    if (this.#native) {
+      this.#native.dispose();
+      this.#native = null;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  toString(): string {
+    return `Tensor(${this.device}, ${this.dtype}, [${this.shape.join(", ")}]${this.disposed ? ", disposed" : ""})`;
+  }
+}

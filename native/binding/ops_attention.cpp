@@ -1,0 +1,128 @@
+// attentionForward / attentionBackward: argument checks on the JS thread, kernels on the queue.
+//   attentionForward(q, k, v, opts)                      -> [out, lse]
+//   attentionBackward(q, k, v, dout, opts, out?, lse?)   -> [dq, dk, dv]
+// When out/lse are not given (the public attentionBackward), the backward job first runs the
+// forward to get them.
+#include <memory>
+
+#include "binding/args.h"
+#include "binding/attention_args.h"
+#include "binding/js_errors.h"
+#include "binding/native_tensor.h"
+#include "binding/ops_exports.h"
+#include "runtime/device.h"
+#include "runtime/ops.h"
+
+namespace ctxwin::binding {
+
+namespace {
+
+Device& dev() { return default_device(); }
+
+StoragePtr new_storage(DType dtype, std::vector<int64_t> shape) {
+  return std::make_shared<Storage>(&dev(), dtype, std::move(shape));
+}
+
+Napi::Object options_arg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
+  if (!info[i].IsObject()) throw make_js_error(info.Env(), "ERR_ARG", std::string(fn) + ": opts: expected an object");
+  return info[i].As<Napi::Object>();
+}
+
+Napi::Value attention_forward_fn(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const char* fn = "attention";
+    StoragePtr q = NativeTensor::unwrap(info[0], fn, "q");
+    StoragePtr k = NativeTensor::unwrap(info[1], fn, "k");
+    StoragePtr v = NativeTensor::unwrap(info[2], fn, "v");
+    auto call = std::make_shared<AttentionCall>(read_attention_call(fn, *q, *k, *v, options_arg(info, 3, fn)));
+    const AttentionParams& p = call->prm;
+    StoragePtr out = new_storage(q->dtype(), q->shape());
+    StoragePtr lse = new_storage(DType::F32, {p.B, p.Hq, p.Tq});
+    dev().queue().submit([call, q, k, v, out, lse] {
+      run_op({q.get(), k.get(), v.get()}, {out.get(), lse.get()}, [&] {
+        AttentionParams& prm = call->prm;
+        ResolvedPositional pos = resolve_positional(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);
+        prm.q = q->data();
+        prm.k = k->data();
+        prm.v = v->data();
+        prm.o = out->data();
+        prm.lse = (float*)lse->data();
+        out->device()->attention_forward(prm, pos);
+      });
+    });
+    Napi::Array result = Napi::Array::New(info.Env(), 2);
+    result.Set(0u, NativeTensor::wrap(info.Env(), out));
+    result.Set(1u, NativeTensor::wrap(info.Env(), lse));
+    return result;
+  });
+}
+
+Napi::Value attention_backward_fn(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const char* fn = "attentionBackward";
+    StoragePtr q = NativeTensor::unwrap(info[0], fn, "q");
+    StoragePtr k = NativeTensor::unwrap(info[1], fn, "k");
+    StoragePtr v = NativeTensor::unwrap(info[2], fn, "v");
+    StoragePtr dout = NativeTensor::unwrap(info[3], fn, "dOut");
+    auto call = std::make_shared<AttentionCall>(read_attention_call(fn, *q, *k, *v, options_arg(info, 4, fn)));
+    const AttentionParams& p = call->prm;
+    if (dout->shape() != q->shape())
+      throw make_js_error(info.Env(), "ERR_SHAPE", std::string(fn) + ": dOut: expected the shape of q " + shape_str(q->shape()) + ", got " + shape_str(dout->shape()));
+    if (dout->dtype() != q->dtype())
+      throw make_js_error(info.Env(), "ERR_DTYPE", std::string(fn) + ": dOut: expected dtype " + dtype_name(q->dtype()) + ", got " + dtype_name(dout->dtype()));
+    StoragePtr out, lse;
+    bool have_forward = info.Length() > 6 && info[5].IsObject() && info[6].IsObject();
+    if (have_forward) {
+      out = NativeTensor::unwrap(info[5], fn, "out");
+      lse = NativeTensor::unwrap(info[6], fn, "lse");
+      if (out->shape() != q->shape() || out->dtype() != q->dtype())
+        throw make_js_error(info.Env(), "ERR_SHAPE", std::string(fn) + ": out: expected the forward output (shape and dtype of q)");
+      std::vector<int64_t> lse_shape{p.B, p.Hq, p.Tq};
+      if (lse->shape() != lse_shape || lse->dtype() != DType::F32)
+        throw make_js_error(info.Env(), "ERR_SHAPE", std::string(fn) + ": lse: expected f32 " + shape_str(lse_shape) + ", got " + shape_str(lse->shape()));
+    }
+    StoragePtr dq = new_storage(q->dtype(), q->shape());
+    StoragePtr dk = new_storage(k->dtype(), k->shape());
+    StoragePtr dv = new_storage(v->dtype(), v->shape());
+    dev().queue().submit([call, q, k, v, dout, out, lse, dq, dk, dv] {
+      run_op({q.get(), k.get(), v.get(), dout.get(), out.get(), lse.get()}, {dq.get(), dk.get(), dv.get()}, [&] {
+        AttentionBwdParams prm;
+        static_cast<AttentionParams&>(prm) = call->prm;
+        ResolvedPositional pos = resolve_positional(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);
+        prm.q = q->data();
+        prm.k = k->data();
+        prm.v = v->data();
+        StoragePtr fwd_out = out, fwd_lse = lse;
+        if (!fwd_out) {  // recompute the forward: the public API does not pass it
+          fwd_out = std::make_shared<Storage>(q->device(), q->dtype(), q->shape());
+          fwd_lse = std::make_shared<Storage>(q->device(), DType::F32, std::vector<int64_t>{prm.B, prm.Hq, prm.Tq});
+          AttentionParams fwd = prm;
+          fwd.o = fwd_out->data();
+          fwd.lse = (float*)fwd_lse->data();
+          q->device()->attention_forward(fwd, pos);
+        }
+        prm.o = fwd_out->data();
+        prm.lse = (float*)fwd_lse->data();
+        prm.dout = dout->data();
+        prm.dq = dq->data();
+        prm.dk = dk->data();
+        prm.dv = dv->data();
+        q->device()->attention_backward(prm, pos);
+      });
+    });
+    Napi::Array result = Napi::Array::New(info.Env(), 3);
+    result.Set(0u, NativeTensor::wrap(info.Env(), dq));
+    result.Set(1u, NativeTensor::wrap(info.Env(), dk));
+    result.Set(2u, NativeTensor::wrap(info.Env(), dv));
+    return result;
+  });
+}
+
+}  // namespace
+
+void export_attention_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("attentionForward", Napi::Function::New(env, attention_forward_fn, "attentionForward"));
+  exports.Set("attentionBackward", Napi::Function::New(env, attention_backward_fn, "attentionBackward"));
+}
+
+}  // namespace ctxwin::binding

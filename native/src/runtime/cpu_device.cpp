@@ -1,0 +1,90 @@
+// The CPU Device: 64-byte aligned host memory, one op queue, kernels from native/src/cpu.
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <vector>
+
+#include "cpu/attention.h"
+#include "cpu/cpu_features.h"
+#include "ctxwin/error.h"
+#include "runtime/device.h"
+#include "runtime/thread_pool.h"
+
+namespace ctxwin {
+
+namespace {
+
+class CpuDevice final : public Device {
+ public:
+  CpuDevice() : queue_("cpu") {}
+  const char* name() const override { return "cpu"; }
+  DeviceQueue& queue() override { return queue_; }
+
+  void* allocate(size_t bytes) override {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p) fail("ERR_MEMORY", "cpu: out of memory allocating " + std::to_string(bytes) + " bytes");
+    return p;
+  }
+  void deallocate(void* ptr, size_t) override { std::free(ptr); }
+
+  void upload_f32(Storage& dst, const float* src) override {
+    from_f32(dst.dtype(), src, dst.data(), (size_t)dst.numel());
+  }
+  void download_f32(const Storage& src, float* dst) override {
+    to_f32(src.dtype(), src.data(), dst, (size_t)src.numel());
+  }
+  void cast(const Storage& src, Storage& dst) override {
+    if (src.dtype() == dst.dtype()) {
+      std::memcpy(dst.data(), src.data(), src.bytes());
+      return;
+    }
+    std::vector<float> tmp((size_t)src.numel());
+    to_f32(src.dtype(), src.data(), tmp.data(), tmp.size());
+    from_f32(dst.dtype(), tmp.data(), dst.data(), tmp.size());
+  }
+  void axpby(float alpha, const Storage& a, float beta, const Storage* b, Storage& dst) override {
+    size_t n = (size_t)a.numel();
+    std::vector<float> x(n), y;
+    to_f32(a.dtype(), a.data(), x.data(), n);
+    if (b) {
+      y.resize(n);
+      to_f32(b->dtype(), b->data(), y.data(), n);
+      for (size_t i = 0; i < n; ++i) x[i] = alpha * x[i] + beta * y[i];
+    } else {
+      for (size_t i = 0; i < n; ++i) x[i] = alpha * x[i];
+    }
+    from_f32(dst.dtype(), x.data(), dst.data(), n);
+  }
+
+  void attention_forward(AttentionParams& prm, const ResolvedPositional& pos) override {
+    bind_positional(prm, pos, prm.pos_type);
+    cpu::attention_forward(prm);
+  }
+  void attention_backward(AttentionBwdParams& prm, const ResolvedPositional& pos) override {
+    bind_positional(prm, pos, prm.pos_type);
+    cpu::attention_backward(prm);
+  }
+
+  std::string describe() override {
+    const cpu::CpuFeatures& f = cpu::cpu_features();
+    std::ostringstream s;
+    s << "{\"isa\":\"" << cpu::attention_isa() << "\",\"threads\":" << ThreadPool::global().size()
+      << ",\"features\":{\"avx2\":" << (f.avx2 ? "true" : "false")
+      << ",\"fma\":" << (f.fma ? "true" : "false") << ",\"f16c\":" << (f.f16c ? "true" : "false")
+      << ",\"avx512f\":" << (f.avx512f ? "true" : "false") << "}}";
+    return s.str();
+  }
+
+ private:
+  DeviceQueue queue_;
+};
+
+}  // namespace
+
+Device& default_device() {
+  static CpuDevice* device = new CpuDevice();  // leaked: its queue thread must outlive exit paths
+  return *device;
+}
+
+}  // namespace ctxwin
