@@ -51,7 +51,7 @@
       "target_name": "ctxwin",
       "dependencies": ["ctxwin_cpu_avx2", "ctxwin_cpu_avx512"],
       "sources": [
-        "<!@(node scripts/gyp-sources.cjs native/binding native/src/runtime native/src/common native/src/cpu)"
+        "<!@(node scripts/gyp-sources.cjs native/binding native/src/runtime native/src/common native/src/cpu native/src/cpu/ops native/src/ops native/src/bench)"
       ],
       "conditions": [
         ["target_arch=='x64'", {"defines": ["CTXWIN_X86_64=1"]}]

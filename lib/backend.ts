@@ -67,6 +67,9 @@ export interface NativeAddon {
     out?: NativeTensor | null,
     lse?: NativeTensor | null,
   ): [NativeTensor, NativeTensor, NativeTensor];
+  /** Every op registered in native/src/ops (see lib/ops/run.ts). */
+  runOp(name: string, inputs: (NativeTensor | null)[], attrs: object): [NativeTensor, number[], string][];
+  opNames(): string[];
   /** CUDA addon only: throws with the reason when no usable device. */
   probe?(): string;
 }

@@ -18,6 +18,10 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("device", Napi::String::New(env, default_device().name()));
   export_tensor_ops(env, exports);
   export_attention_ops(env, exports);
+  export_generic_ops(env, exports);
+#ifndef CTXWIN_CUDA
+  export_bench_ops(env, exports);
+#endif
   return exports;
 }
 

@@ -6,6 +6,7 @@
 
 #include "cpu/attention.h"
 #include "cpu/cpu_features.h"
+#include "cpu/ops/kernels.h"
 #include "ctxwin/error.h"
 #include "runtime/device.h"
 #include "runtime/thread_pool.h"
@@ -81,6 +82,8 @@ class CpuDevice final : public Device {
 };
 
 }  // namespace
+
+void register_device_kernels() { cpu::register_all_cpu_kernels(); }
 
 Device& default_device() {
   static CpuDevice* device = new CpuDevice();  // leaked: its queue thread must outlive exit paths
