@@ -53,6 +53,7 @@ export interface NativeAddon {
   read(t: NativeTensor): Promise<Float32Array>;
   readSync(t: NativeTensor): Float32Array;
   cast(t: NativeTensor, dtype: DType): NativeTensor;
+  reshape(t: NativeTensor, shape: number[]): NativeTensor;
   axpby(alpha: number, a: NativeTensor, beta: number, b: NativeTensor | null): NativeTensor;
   synchronize(): Promise<void>;
   memory(): { tensors: number; bytes: number };

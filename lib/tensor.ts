@@ -121,6 +121,26 @@ export class Tensor {
     return new Tensor(pending, this.shape, this.dtype, device);
   }
 
+  /**
+   * A view with another shape (same element count) sharing this tensor's memory: free. One dim
+   * may be -1 (inferred). The view stays valid after this tensor is disposed.
+   */
+  reshape(shape: readonly number[]): Tensor {
+    const fn = "Tensor.reshape";
+    const h = this.handle(fn);
+    const total = numel(this.shape);
+    const dims = [...shape];
+    const infer = dims.indexOf(-1);
+    if (infer >= 0) {
+      const rest = numel(dims.filter((_, i) => i !== infer));
+      if (rest === 0 || total % rest !== 0) argError("ERR_SHAPE", fn, "shape", `a shape with ${total} elements`, shape);
+      dims[infer] = total / rest;
+    }
+    checkShape(fn, "shape", dims);
+    if (numel(dims) !== total) argError("ERR_SHAPE", fn, "shape", `a shape with ${total} elements (from [${this.shape.join(", ")}])`, shape);
+    return new Tensor(callNative(() => backend(this.device).reshape(h, dims)), dims, this.dtype, this.device);
+  }
+
   /** The values as float32, when ready. */
   async data(): Promise<Float32Array> {
     const h = this.handle("Tensor.data");

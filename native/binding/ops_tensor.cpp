@@ -219,6 +219,15 @@ Napi::Value info_fn(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), dev().describe()); });
 }
 
+// reshape(t, shape): a view sharing t's memory (free; the element count must match).
+Napi::Value reshape_fn(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    StoragePtr s = NativeTensor::unwrap(info[0], "reshape", "tensor");
+    auto shape = read_shape(info[1], "reshape", "shape");
+    return NativeTensor::wrap(info.Env(), std::make_shared<Storage>(s, shape));
+  });
+}
+
 Napi::Value probe_fn(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
     dev().probe();
@@ -241,6 +250,7 @@ void export_tensor_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("memory", Napi::Function::New(env, memory_fn, "memory"));
   exports.Set("info", Napi::Function::New(env, info_fn, "info"));
   exports.Set("probe", Napi::Function::New(env, probe_fn, "probe"));
+  exports.Set("reshape", Napi::Function::New(env, reshape_fn, "reshape"));
 }
 
 }  // namespace ctxwin::binding

@@ -36,7 +36,16 @@ Storage::Storage(Device* device, DType dtype, std::vector<int64_t> shape)
   counters().bytes += (int64_t)bytes_;
 }
 
+Storage::Storage(std::shared_ptr<Storage> base, std::vector<int64_t> shape)
+    : device_(base->device_), dtype_(base->dtype_), shape_(std::move(shape)), base_(std::move(base)) {
+  numel_ = product(shape_);
+  if (numel_ != base_->numel_) fail("ERR_SHAPE", "reshape: shape: expected " + std::to_string(base_->numel_) + " elements, got " + std::to_string(numel_));
+  bytes_ = base_->bytes_;
+  data_ = base_->data_;
+}
+
 Storage::~Storage() {
+  if (base_) return;  // a view owns nothing
   if (data_) device_->deallocate(data_, bytes_);
   counters().tensors--;
   counters().bytes -= (int64_t)bytes_;
@@ -56,6 +65,7 @@ void Storage::set_ready() {
 }
 
 void Storage::wait_ready() {
+  if (base_) base_->wait_ready();
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return ready_; });
 }
@@ -73,14 +83,17 @@ void Storage::set_error(const std::string& code, const std::string& message) {
 }
 
 bool Storage::has_error() const {
+  if (base_ && base_->has_error()) return true;
   std::lock_guard<std::mutex> lock(mu_);
   return !error_code_.empty();
 }
 std::string Storage::error_code() const {
+  if (base_ && base_->has_error()) return base_->error_code();
   std::lock_guard<std::mutex> lock(mu_);
   return error_code_;
 }
 std::string Storage::error_message() const {
+  if (base_ && base_->has_error()) return base_->error_message();
   std::lock_guard<std::mutex> lock(mu_);
   return error_message_;
 }

@@ -23,6 +23,9 @@ class Device;
 class Storage {
  public:
   Storage(Device* device, DType dtype, std::vector<int64_t> shape);
+  // A view of `base` with another shape (same dtype and element count): shares its memory, keeps
+  // it alive, and counts no bytes of its own (reshape is free).
+  Storage(std::shared_ptr<Storage> base, std::vector<int64_t> shape);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -35,12 +38,12 @@ class Storage {
   void* data() { return data_; }
   const void* data() const { return data_; }
 
-  // Pending values (cross-device copies).
+  // Pending values (cross-device copies). A view defers to its base.
   void set_pending();
   void set_ready();
   void wait_ready();  // blocks the calling (worker) thread until ready or failed
 
-  // Errors carried from a failed job.
+  // Errors carried from a failed job (a view reports its base's error too).
   void set_error(const std::string& code, const std::string& message);
   bool has_error() const;
   std::string error_code() const;
@@ -53,6 +56,7 @@ class Storage {
   int64_t numel_;
   size_t bytes_;
   void* data_ = nullptr;
+  std::shared_ptr<Storage> base_;  // set for views
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool ready_ = true;
