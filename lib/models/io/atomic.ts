@@ -1,0 +1,118 @@
+/**
+ * Atomic file writes: the content goes to `<target>.tmp-<random>` in the same directory, is
+ * fsynced, then renamed over the target. On any failure the temp file is removed and a
+ * pre-existing target is left untouched.
+ */
+import { open, rename, unlink, type FileHandle } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import * as path from "node:path";
+
+/** A fresh temp path next to `target`. */
+export function tempPathFor(target: string): string {
+  return `${target}.tmp-${randomBytes(6).toString("hex")}`;
+}
+
+/** Writes all of `data` at `position` (fh.write may write less than asked). */
+export async function writeFully(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten}`);
+    done += bytesWritten;
+  }
+}
+
+/** fsyncs a directory so a rename in it is durable; silently skipped where unsupported. */
+export async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, "r");
+    await fh.sync();
+  } catch {
+    // Windows and some file systems cannot open or fsync directories.
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
+
+/** A temp file written and fsynced, waiting to be renamed over its target (or thrown away). */
+export interface StagedFile {
+  readonly target: string;
+  readonly temp: string;
+  /** Renames the temp file over the target. */
+  commit(): Promise<void>;
+  /** Removes the temp file (never throws). */
+  abort(): Promise<void>;
+}
+
+/**
+ * Creates the temp file for `target`, lets `write` fill it, fsyncs and closes it. On failure the
+ * temp file is removed and the error rethrown. The caller commits or aborts the result.
+ */
+export async function stageFile(target: string, write: (fh: FileHandle) => Promise<void>): Promise<StagedFile> {
+  const temp = tempPathFor(target);
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(temp, "wx", 0o666);
+    await write(fh);
+    await fh.sync();
+    const h = fh;
+    fh = undefined;
+    await h.close();
+  } catch (e) {
+    if (fh) await fh.close().catch(() => {});
+    await unlink(temp).catch(() => {});
+    throw e;
+  }
+  return {
+    target,
+    temp,
+    async commit() {
+      try {
+        await rename(temp, target);
+      } catch (e) {
+        await unlink(temp).catch(() => {});
+        throw e;
+      }
+    },
+    async abort() {
+      await unlink(temp).catch(() => {});
+    },
+  };
+}
+
+/** Writes `target` atomically (temp file in the same directory, fsync, rename, fsync the directory). */
+export async function writeAtomic(target: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
+  const staged = await stageFile(target, write);
+  await staged.commit();
+  await syncDir(path.dirname(target));
+}
+
+/** Writes a whole string / byte array to `target` atomically. */
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  await writeAtomic(target, (fh) => writeFully(fh, bytes, 0));
+}
+
+/**
+ * Stages several files, then renames them all; if any staging fails, every temp file is removed
+ * and no target is touched.
+ */
+export async function writeAllAtomic(files: { target: string; write: (fh: FileHandle) => Promise<void> }[]): Promise<void> {
+  const staged: StagedFile[] = [];
+  try {
+    for (const f of files) staged.push(await stageFile(f.target, f.write));
+  } catch (e) {
+    await Promise.all(staged.map((s) => s.abort()));
+    throw e;
+  }
+  let i = 0;
+  try {
+    for (; i < staged.length; i++) await staged[i]!.commit();
+  } catch (e) {
+    await Promise.all(staged.slice(i + 1).map((s) => s.abort()));
+    throw e;
+  }
+  const dirs = new Set(staged.map((s) => path.dirname(s.target)));
+  for (const d of dirs) await syncDir(d);
+}
