@@ -106,7 +106,9 @@ function checkRowsSeeKeys(fn: string, causal: boolean, window: number, offset: n
 
 /** softmax(scale·rot(q)·rot(k)ᵀ + bias + mask)·v, same shape and dtype as q. Asynchronous. */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): Tensor {
-  return attentionWithLse(q, k, v, opts).out;
+  const { out, lse } = attentionWithLse(q, k, v, opts);
+  lse.dispose(); // freed once the queued forward that writes it has run
+  return out;
 }
 
 /**

@@ -107,6 +107,9 @@ export const CASES: AttnCase[] = [
   c("odd T=37 D=40, yarn", 1, 37, 37, 2, 2, 40, { positional: yarn(4, 512) }),
   c("odd T=37 D=24, alibi H=6", 1, 37, 37, 6, 6, 24, { positional: { type: "alibi" } }),
   c("odd D=8 T=5", 1, 5, 5, 1, 1, 8, { positional: { type: "rope" } }),
+  c("odd D=7 none", 1, 13, 13, 2, 2, 7, {}),
+  c("odd D=9 alibi", 1, 17, 17, 4, 4, 9, { positional: { type: "alibi" } }),
+  c("odd D=15 rope rotaryDim=8", 1, 19, 19, 2, 2, 15, { positional: { type: "rope", rotaryDim: 8 } }),
   // --- prefix keys (prefix tuning: first P keys not rotated, real tokens from position P)
   c("prefixKeys=5 + rope", 1, 20, 25, 2, 2, 16, { prefixKeys: 5, positional: { type: "rope" } }),
   c("prefixKeys=4 + yarn + GQA", 1, 18, 22, 4, 2, 32, { prefixKeys: 4, positional: yarn(4, 128) }),

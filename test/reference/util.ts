@@ -18,6 +18,24 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Number.isNaN(r) ? Infinity : r;
 }
 
+/**
+ * ‖a − b‖ / max(‖b‖, floorRms·√n): relative error, except that a reference that is (nearly)
+ * zero — e.g. dq with window 1, where every row attends only to itself — is judged by the RMS
+ * of the error against floorRms (a typical element size of the quantity).
+ */
+export function relErrFloor(a: ArrayLike<number>, b: ArrayLike<number>, floorRms: number): number {
+  if (a.length !== b.length) throw new Error(`relErrFloor: length ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    num += d * d;
+    den += b[i] * b[i];
+  }
+  const r = Math.sqrt(num) / Math.max(Math.sqrt(den), floorRms * Math.sqrt(a.length));
+  return Number.isNaN(r) ? Infinity : r;
+}
+
 /** max |a − b| (Infinity if any NaN). */
 export function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`maxAbs: length ${a.length} vs ${b.length}`);
