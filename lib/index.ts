@@ -42,3 +42,81 @@ export function backendInfo(): BackendInfo {
   const addon = loadedBackends().find((a) => a.device === "cuda")!;
   return { cpu, cuda: { available: true, info: JSON.parse(addon.info()) } };
 }
+
+// Native ops (lib/ops) as a namespace: ops.matmul, ops.rmsnorm, ...
+export * as ops from "./ops/index.js";
+
+// Autograd and modules.
+export {
+  Variable,
+  Parameter,
+  Tape,
+  noGrad,
+  leaf,
+  constant,
+  F,
+  Module,
+  ModuleList,
+  Linear,
+  Embedding,
+  RMSNorm,
+  LayerNorm,
+  MLP,
+  Attention,
+  Block,
+  KVCache,
+  Rng,
+} from "./nn/index.js";
+
+// Models: HF checkpoints (Llama family, BLOOM), creation, saving, adapters.
+export {
+  CausalLM,
+  LlamaLike,
+  Bloom,
+  loadModel,
+  createModel,
+  saveModel,
+  saveAdapter,
+  lmTargets,
+  type ArchConfig,
+  type ArchConfigInput,
+  type ForwardOptions,
+  type ForwardHooks,
+  type LoadModelOptions,
+  type CreateModelOptions,
+  type SaveModelOptions,
+} from "./models/index.js";
+export { generate, generateAll, perplexity, type GenerateOptions, type PerplexityOptions, type PerplexityResult } from "./infer/index.js";
+export { addLora, mergeLora, removeLora, addPrefix, prefixParameters, type LoraOptions, type PrefixOptions } from "./peft/index.js";
+
+// File formats.
+export {
+  readConfig,
+  configToJson,
+  writeConfig,
+  openCheckpoint,
+  writeCheckpoint,
+  writeSafetensors,
+  readSafetensorsHeader,
+  readTensor,
+  readAdapter,
+  writeLoraAdapter,
+  writePrefixAdapter,
+  type ModelConfig,
+  type Checkpoint,
+  type PeftAdapter,
+} from "./models/io/index.js";
+
+// Tokenizers.
+export {
+  loadTokenizer,
+  saveTokenizer,
+  tokenizerFromJSON,
+  trainBpe,
+  ByteTokenizer,
+  byteTokenizer,
+  BpeTokenizer,
+  DecodeStream,
+  type Tokenizer,
+  type TrainBpeOptions,
+} from "./models/tokenizer/index.js";

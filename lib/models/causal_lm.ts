@@ -1,0 +1,274 @@
+/**
+ * CausalLM: what LlamaLike and Bloom share — token embedding (+ BLOOM's embedding LayerNorm),
+ * a stack of pre-norm Blocks, a final norm and an LM head (tied to the embedding or not).
+ *
+ *   ids number[][] (B rows of T ids) → embed [B, T, d] → blocks → norm → logits [B, T, V]
+ *
+ * Differentiable entry points (return Variables, record on an active Tape): `hidden`, `logits`,
+ * `loss`. Inference: `forward(ids)` (logits Tensor, f32), `generate`, `createCache()`.
+ * Positional schemes, sliding windows and prefix keys are attention-kernel parameters: the model
+ * passes `positional` (its own, or a per-call override merged with mergePositional) to every layer.
+ */
+import { CtxwinError } from "../errors.js";
+import { Tensor, type Device, type DType } from "../tensor.js";
+import type { AttentionOptions } from "../attention.js";
+import type { Positional } from "../positional.js";
+import { noGrad, Parameter, Variable } from "../nn/autograd.js";
+import * as F from "../nn/functional.js";
+import { Module, ModuleList } from "../nn/module.js";
+import { Embedding, LayerNorm, Linear, type Norm } from "../nn/layers.js";
+import { Block } from "../nn/block.js";
+import { KVCache, type AttentionCall } from "../nn/attention.js";
+import { configFromArch, mergePositional, type ArchConfig } from "./arch.js";
+import type { ModelConfig } from "./io/config.js";
+import { generate, type GenerateOptions } from "../infer/generate.js";
+
+/** Hooks into a forward pass (analyses, positional-vector replacement, window extension). */
+export interface ForwardHooks {
+  /**
+   * Hidden states: layer l in [0, L) is the input of block l (l = 0: the embeddings, after
+   * BLOOM's embedding LayerNorm), l = L the last block's output before the final norm. May return a
+   * replacement Variable (same shape); the original is released by the model.
+   */
+  hidden?: (layer: number, h: Variable) => Variable | void;
+  /** Head outputs o [B, T, Hq, D] of layer l before the output projection; may return a replacement. */
+  heads?: (layer: number, o: Variable) => Variable | void;
+  /** Final say on the attention kernel options of layer l. */
+  attention?: (layer: number, opts: AttentionOptions) => AttentionOptions;
+}
+
+export interface ForwardOptions {
+  /** KV cache (inference, no tape): keys/values are appended; queries sit after the cached positions. */
+  cache?: KVCache;
+  /** Replaces the model's positional scheme for this call (rope fields left out come from the model). */
+  positional?: Positional;
+  /** Sliding window for every layer (null: none); default: the model's per-layer windows. */
+  window?: number | null;
+  /** Multiplies the softmax scale 1/sqrt(D) (attention temperature λ). Default 1. */
+  scaleMultiplier?: number;
+  /** Activation checkpointing of every block (with a tape). Default: each block's own flag. */
+  checkpoint?: boolean;
+  /** Logits only for the last position ([B, 1, V]). */
+  lastOnly?: boolean;
+  hooks?: ForwardHooks;
+}
+
+export interface LossOptions extends ForwardOptions {
+  /** Targets equal to this are not scored. Default -100. */
+  ignoreIndex?: number;
+  /** Divide the summed loss by this instead of the number of scored targets. */
+  normalizer?: number;
+}
+
+/** Token ids → an f32 tensor [B, T] (validated: rectangular, integers in [0, vocab)). */
+export function idsTensor(ids: readonly (readonly number[])[], vocab: number, device: Device, fn = "forward"): Tensor {
+  if (!Array.isArray(ids) || ids.length === 0 || !ids.every((r) => Array.isArray(r))) {
+    throw new CtxwinError("ERR_ARG", `${fn}: ids: expected a non-empty array of rows (number[][]), got ${Array.isArray(ids) ? "an empty or ragged array" : typeof ids}`);
+  }
+  const B = ids.length;
+  const T = ids[0]!.length;
+  if (T === 0) throw new CtxwinError("ERR_ARG", `${fn}: ids: expected rows of at least one id, got empty rows`);
+  const data = new Float32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const row = ids[b]!;
+    if (row.length !== T) throw new CtxwinError("ERR_SHAPE", `${fn}: ids: expected every row to have ${T} ids (as row 0), got ${row.length} in row ${b}`);
+    for (let t = 0; t < T; t++) {
+      const id = row[t]!;
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new CtxwinError("ERR_ARG", `${fn}: ids: expected integers in [0, ${vocab}) (the vocabulary), got ${id} at [${b}][${t}]`);
+      data[b * T + t] = id;
+    }
+  }
+  return Tensor.from(data, [B, T], { device });
+}
+
+/** The parts a family hands to CausalLM. */
+export interface CausalLMParts {
+  embed: Embedding;
+  embedNorm: LayerNorm | null;
+  blocks: ModuleList<Block>;
+  finalNorm: Norm;
+  /** Untied LM head, or null (tied: logits = h · embed.weightᵀ). */
+  lmHead: Linear | null;
+}
+
+export abstract class CausalLM extends Module {
+  readonly config: ArchConfig;
+  /** The positional scheme forward() uses by default (the checkpoint's, or loadModel's override). */
+  positional: Positional;
+  embed!: Embedding;
+  embedNorm!: LayerNorm | null;
+  blocks!: ModuleList<Block>;
+  finalNorm!: Norm;
+  lmHead!: Linear | null;
+
+  protected constructor(config: ArchConfig) {
+    super();
+    this.config = config;
+    this.positional = config.positional;
+  }
+
+  protected setParts(p: CausalLMParts): void {
+    this.embed = p.embed;
+    this.embedNorm = p.embedNorm;
+    this.blocks = p.blocks;
+    this.finalNorm = p.finalNorm;
+    this.lmHead = p.lmHead;
+  }
+
+  get numLayers(): number {
+    return this.blocks.length;
+  }
+  get device(): Device {
+    return this.embed.weight.value.device;
+  }
+  get dtype(): DType {
+    return this.embed.weight.value.dtype;
+  }
+  /** The LM head weight [V, d] (the embedding matrix when tied). */
+  get headWeight(): Parameter {
+    return this.lmHead ? this.lmHead.weight : this.embed.weight;
+  }
+  /** Prefix-tuning length P (0 without a prefix). */
+  get prefixLength(): number {
+    return this.blocks.at(0).attn.prefixLength;
+  }
+
+  /** The HF-normalised config of this model (with the positional scheme in use), as saveModel writes it. */
+  hfConfig(): ModelConfig {
+    return configFromArch(this.config, this.positional);
+  }
+
+  /** A KV cache for generate / incremental decoding. */
+  createCache(): KVCache {
+    return new KVCache(this.numLayers);
+  }
+
+  /** Final hidden states [B, T, d] (after the final norm). Records on an active tape. */
+  hidden(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions = {}): Variable {
+    const idsT = ids instanceof Tensor ? ids : idsTensor(ids, this.config.vocabSize, this.device);
+    let x: Variable;
+    try {
+      x = this.embed.forward(idsT);
+    } finally {
+      if (!(ids instanceof Tensor)) idsT.dispose();
+    }
+    if (this.embedNorm) {
+      const n = this.embedNorm.forward(x);
+      x.release();
+      x = n;
+    }
+    const positional = mergePositional(this.positional, opts.positional);
+    const hooks = opts.hooks ?? {};
+    const L = this.numLayers;
+    if (opts.cache && opts.cache.layers.length !== L) throw new CtxwinError("ERR_ARG", `forward: cache: expected a cache of ${L} layers (model.createCache()), got ${opts.cache.layers.length}`);
+    for (let l = 0; l < L; l++) {
+      x = applyHook(hooks.hidden, l, x);
+      const window = opts.window === null ? 0 : (opts.window ?? this.config.windows[l] ?? 0);
+      const call: AttentionCall = {
+        positional,
+        window,
+        scaleMultiplier: opts.scaleMultiplier,
+        cache: opts.cache?.layers[l],
+        layer: l,
+        onHeads: hooks.heads,
+        onOptions: hooks.attention,
+      };
+      const y = this.blocks.at(l).forward(x, call, { checkpoint: opts.checkpoint });
+      x.release();
+      x = y;
+    }
+    x = applyHook(hooks.hidden, L, x);
+    const h = this.finalNorm.forward(x);
+    x.release();
+    return h;
+  }
+
+  /** Logits [B, T, V] (or [B, 1, V] with lastOnly) as a Variable. Records on an active tape. */
+  logits(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions = {}): Variable {
+    let h = this.hidden(ids, opts);
+    if (opts.lastOnly && h.shape[1]! > 1) {
+      const T = h.shape[1]!;
+      const s = F.slice(h, 1, T - 1, T);
+      h.release();
+      h = s;
+    }
+    const y = this.head(h);
+    h.release();
+    return y;
+  }
+
+  /** LM head on hidden states h [..., d] → [..., V]. */
+  head(h: Variable): Variable {
+    return this.lmHead ? this.lmHead.forward(h) : F.linear(h, this.embed.weight);
+  }
+
+  /**
+   * Mean next-token cross-entropy of `targets` (same shape as ids; -100 = not scored) given
+   * `ids`: logits at [b, t] are scored against targets[b][t] (pass ids shifted by one yourself, or
+   * use `lmTargets`). Returns a scalar [1] Variable; with a tape, backward(loss) trains.
+   */
+  loss(ids: readonly (readonly number[])[], targets: readonly (readonly number[])[], opts: LossOptions = {}): Variable {
+    const B = ids.length;
+    const T = ids[0]?.length ?? 0;
+    if (targets.length !== B || targets.some((r) => r.length !== T)) {
+      throw new CtxwinError("ERR_SHAPE", `loss: targets: expected ${B} rows of ${T} (the shape of ids), got ${targets.length} rows`);
+    }
+    const logits = this.logits(ids, { ...opts, lastOnly: false });
+    const V = this.config.vocabSize;
+    const flat = F.reshape(logits, [B * T, V]);
+    logits.release();
+    const tg: number[] = [];
+    for (const r of targets) for (const t of r) tg.push(t);
+    const l = F.crossEntropy(flat, tg, { ignoreIndex: opts.ignoreIndex ?? -100, normalizer: opts.normalizer });
+    flat.release();
+    return l;
+  }
+
+  /** Logits [B, T, V] as an f32 Tensor (the caller disposes it). No gradient is recorded. */
+  async forward(ids: readonly (readonly number[])[], opts: ForwardOptions = {}): Promise<Tensor> {
+    const out = noGrad(() => {
+      const v = this.logits(ids, opts);
+      return v.detachValue();
+    });
+    if (out.dtype === "f32") return out;
+    const f = out.to("f32");
+    out.dispose();
+    return f;
+  }
+
+  /** Streams generated token ids (KV cache; greedy at temperature 0, seeded sampling otherwise). */
+  generate(prompt: readonly number[], opts: GenerateOptions): AsyncGenerator<number, void, undefined> {
+    return generate(this, prompt, opts);
+  }
+
+  /** Attaches prefix-tuning keys/values to every layer: per layer [P, Hkv, D] each (the model owns them). */
+  setPrefix(perLayer: { keys: Tensor; values: Tensor }[] | null): void {
+    if (perLayer === null) {
+      for (const b of this.blocks) b.attn.setPrefix(null);
+      return;
+    }
+    if (perLayer.length !== this.numLayers) throw new CtxwinError("ERR_ARG", `setPrefix: expected ${this.numLayers} layers of prefix keys/values, got ${perLayer.length}`);
+    perLayer.forEach((p, i) => this.blocks.at(i).attn.setPrefix(p.keys, p.values));
+  }
+
+  /** Sets activation checkpointing on every block. */
+  setCheckpointing(on: boolean): this {
+    for (const b of this.blocks) b.checkpoint = on;
+    return this;
+  }
+}
+
+function applyHook(hook: ForwardHooks["hidden"], layer: number, x: Variable): Variable {
+  if (!hook) return x;
+  const r = hook(layer, x);
+  if (r && r !== x) {
+    x.release();
+    return r;
+  }
+  return x;
+}
+
+/** Next-token targets for ids: row t → ids[t + 1], the last position → ignoreIndex. */
+export function lmTargets(ids: readonly (readonly number[])[], ignoreIndex = -100): number[][] {
+  return ids.map((r) => r.map((_, t) => (t + 1 < r.length ? r[t + 1]! : ignoreIndex)));
+}

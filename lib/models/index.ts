@@ -1,0 +1,15 @@
+/** Model families, loading/saving HF checkpoints and PEFT adapters (lib/models/io does the file formats). */
+export { CausalLM, idsTensor, lmTargets, type ForwardOptions, type ForwardHooks, type LossOptions, type CausalLMParts } from "./causal_lm.js";
+export { LlamaLike } from "./llama/model.js";
+export { Bloom } from "./bloom/model.js";
+export {
+  type ArchConfig,
+  type ArchConfigInput,
+  type Family,
+  completeArch,
+  mergePositional,
+  archFromConfig,
+  configFromArch,
+} from "./arch.js";
+export { loadModel, createModel, buildModel, weightSpecs, type LoadModelOptions, type CreateModelOptions, type WeightSpec } from "./load.js";
+export { saveModel, saveAdapter, fuseQkv, type SaveModelOptions } from "./save.js";

@@ -1,0 +1,129 @@
+/**
+ * saveModel / saveAdapter: a CausalLM → HF checkpoint directory (config.json + model.safetensors,
+ * or shards + index past maxShardBytes) and PEFT adapter directories, every file written
+ * atomically (lib/models/io). Names are the HF ones (BLOOM: "transformer."-prefixed, q/k/v fused back
+ * into query_key_value in the per-head [H, 3, D] layout), so transformers / peft load them.
+ */
+import { CtxwinError } from "../errors.js";
+import type { DType } from "../tensor.js";
+import { Parameter } from "../nn/autograd.js";
+import { configFromArch } from "./arch.js";
+import type { CausalLM } from "./causal_lm.js";
+import { writeConfig } from "./io/config.js";
+import { writeCheckpoint, type FloatDtype, type TensorInput } from "./io/safetensors.js";
+import { writeLoraAdapter, writePrefixAdapter } from "./io/peft.js";
+import { getLoraInfo } from "../peft/lora.js";
+import { promptEmbeddings } from "../peft/prefix.js";
+
+export interface SaveModelOptions {
+  /** Stored dtype; default: the model's dtype. */
+  dtype?: DType;
+  /** Shard past this many bytes (default 5e9, as transformers). */
+  maxShardBytes?: number;
+}
+
+const FILE_DTYPE: Record<DType, FloatDtype> = { f32: "F32", bf16: "BF16", f16: "F16" };
+const TORCH_DTYPE: Record<DType, string> = { f32: "float32", bf16: "bfloat16", f16: "float16" };
+
+/** True for adapter parameters (LoRA A/B, prefix keys/values), which saveModel leaves out. */
+function isAdapterParam(name: string): boolean {
+  return /\.lora_[AB]\.weight$/.test(name) || /\.prefix_(keys|values)$/.test(name);
+}
+
+/** Interleaves q/k/v rows [H·D, rest] each into the fused per-head layout [H, 3, D, rest]. */
+export function fuseQkv(q: Float32Array, k: Float32Array, v: Float32Array, H: number, D: number): Float32Array {
+  const rest = q.length / (H * D);
+  const out = new Float32Array(3 * q.length);
+  const blk = D * rest;
+  for (let h = 0; h < H; h++) {
+    out.set(q.subarray(h * blk, (h + 1) * blk), (h * 3 + 0) * blk);
+    out.set(k.subarray(h * blk, (h + 1) * blk), (h * 3 + 1) * blk);
+    out.set(v.subarray(h * blk, (h + 1) * blk), (h * 3 + 2) * blk);
+  }
+  return out;
+}
+
+/**
+ * Writes config.json (recording `model.positional`, the scheme in use) and the base weights.
+ * Attached adapters are not included (mergeLora first, or saveAdapter them).
+ */
+export async function saveModel(model: CausalLM, dir: string, opts: SaveModelOptions = {}): Promise<void> {
+  const fn = "saveModel";
+  if (typeof dir !== "string" || dir.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: dir: expected a directory path, got ${JSON.stringify(dir)}`);
+  const dtype = opts.dtype ?? model.dtype;
+  const fileDtype = FILE_DTYPE[dtype];
+  if (!fileDtype) throw new CtxwinError("ERR_DTYPE", `${fn}: dtype: expected "f32", "bf16" or "f16", got ${JSON.stringify(dtype)}`);
+  const arch = model.config;
+  const tensors = new Map<string, TensorInput>();
+  const params = new Map(model.namedParameters());
+  const bloom = arch.family === "bloom";
+  for (const [name, p] of params) {
+    if (isAdapterParam(name)) continue;
+    const m = bloom ? /^(transformer\.h\.\d+\.self_attention\.)(q|k|v)_proj\.(weight|bias)$/.exec(name) : null;
+    if (m) {
+      if (m[2] !== "q") continue;
+      const get = (w: string): Parameter => params.get(`${m[1]}${w}_proj.${m[3]}`)!;
+      const [q, k, v] = [get("q"), get("k"), get("v")];
+      const shape = q.value.shape.length === 1 ? [3 * q.value.shape[0]!] : [3 * q.value.shape[0]!, q.value.shape[1]!];
+      tensors.set(`${m[1]}query_key_value.${m[3]}`, {
+        shape,
+        dtype: fileDtype,
+        data: async () => fuseQkv(await q.value.data(), await k.value.data(), await v.value.data(), arch.numHeads, arch.headDim),
+      });
+      continue;
+    }
+    tensors.set(name, { shape: [...p.value.shape], dtype: fileDtype, data: () => p.value.data() });
+  }
+  await writeCheckpoint(dir, tensors, { maxShardBytes: opts.maxShardBytes });
+  const cfg = configFromArch({ ...arch, extra: { ...arch.extra, torchDtype: TORCH_DTYPE[dtype] } }, model.positional);
+  await writeConfig(dir, cfg);
+}
+
+/**
+ * Saves the model's trainable adapter in PEFT layout: LoRA (attached with addLora) or prefix tuning
+ * (addPrefix / a loaded PREFIX_TUNING adapter). LoRA adapters loaded by loadModel are merged and
+ * cannot be saved separately.
+ */
+export async function saveAdapter(model: CausalLM, dir: string, opts: { baseModelNameOrPath?: string } = {}): Promise<void> {
+  const fn = "saveAdapter";
+  const lora = getLoraInfo(model);
+  const arch = model.config;
+  if (lora) {
+    const modules = new Map<string, { A: { data: Float32Array; shape: number[] }; B: { data: Float32Array; shape: number[] } }>();
+    for (const [hf, linears] of lora.modules) {
+      const l0 = linears[0]!.lora;
+      if (!l0) continue;
+      const A = { data: await l0.A.value.data(), shape: [...l0.A.value.shape] };
+      let B: { data: Float32Array; shape: number[] };
+      if (linears.length === 3) {
+        const [bq, bk, bv] = await Promise.all(linears.map((l) => l.lora!.B.value.data()));
+        B = { data: fuseQkv(bq!, bk!, bv!, arch.numHeads, arch.headDim), shape: [3 * linears[0]!.outFeatures, lora.r] };
+      } else {
+        B = { data: await l0.B.value.data(), shape: [...l0.B.value.shape] };
+      }
+      modules.set(hf, { A, B });
+    }
+    await writeLoraAdapter(dir, {
+      loraAlpha: lora.alpha,
+      r: lora.r,
+      modules,
+      targetModules: lora.targetModules,
+      useRslora: lora.useRslora,
+      baseModelNameOrPath: opts.baseModelNameOrPath ?? null,
+    });
+    return;
+  }
+  if (model.prefixLength > 0) {
+    const pe = await promptEmbeddings(model);
+    await writePrefixAdapter(dir, {
+      numVirtualTokens: model.prefixLength,
+      numLayers: model.numLayers,
+      numKvHeads: arch.numKvHeads,
+      headDim: arch.headDim,
+      promptEmbeddings: pe.data,
+      baseModelNameOrPath: opts.baseModelNameOrPath ?? null,
+    });
+    return;
+  }
+  throw new CtxwinError("ERR_ARG", `${fn}: model: expected a model with a LoRA (addLora) or prefix (addPrefix) adapter, got none`);
+}

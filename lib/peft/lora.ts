@@ -1,0 +1,134 @@
+/**
+ * LoRA on a CausalLM's Linear layers (PEFT semantics): y = x·Wᵀ + scale·(x·Aᵀ)·Bᵀ with
+ * A [r, in] (Kaiming-uniform init), B [out, r] (zeros), scale = alpha / r (alpha / sqrt(r) with
+ * rsLoRA). Target modules are matched by the last component of their HF module name
+ * ("q_proj", "v_proj", BLOOM's "query_key_value" — which attaches to the split q/k/v projections
+ * with one shared A and the fused B split per head, so it saves back in the fused layout).
+ */
+import { CtxwinError } from "../errors.js";
+import * as ops from "../ops/index.js";
+import { Parameter } from "../nn/autograd.js";
+import { randomInit } from "../nn/init.js";
+import { Linear } from "../nn/layers.js";
+import type { CausalLM } from "../models/causal_lm.js";
+
+export interface LoraOptions {
+  r: number;
+  alpha?: number;
+  /** Last components of module names, e.g. ["q_proj", "v_proj"] (BLOOM: "query_key_value", "dense", ...). */
+  targetModules: string[];
+  useRslora?: boolean;
+  seed?: number;
+  /** Freeze every non-LoRA parameter (default true). */
+  freezeBase?: boolean;
+}
+
+export interface LoraInfo {
+  r: number;
+  alpha: number;
+  scale: number;
+  targetModules: string[];
+  useRslora: boolean;
+  /** HF module name → the Linear(s) carrying it (3 for BLOOM's fused query_key_value). */
+  modules: Map<string, Linear[]>;
+}
+
+const loraInfo = new WeakMap<CausalLM, LoraInfo>();
+
+/** The LoRA configuration attached with addLora (or by loading unmerged), if any. */
+export function getLoraInfo(model: CausalLM): LoraInfo | undefined {
+  return loraInfo.get(model);
+}
+
+/** HF module name of each Linear of the model (BLOOM q/k/v map to the fused query_key_value). */
+export function hfLinearModules(model: CausalLM): Map<string, Linear[]> {
+  const out = new Map<string, Linear[]>();
+  for (const [name, m] of model.namedModules()) {
+    if (!(m instanceof Linear)) continue;
+    let hf = name;
+    if (model.config.family === "bloom") hf = hf.replace(/self_attention\.(q|k|v)_proj$/, "self_attention.query_key_value");
+    const list = out.get(hf) ?? [];
+    list.push(m);
+    out.set(hf, list);
+  }
+  return out;
+}
+
+/** Attaches trainable LoRA adapters; returns the new (trainable) parameters. */
+export function addLora(model: CausalLM, opts: LoraOptions): Parameter[] {
+  const fn = "addLora";
+  if (!Number.isInteger(opts.r) || opts.r < 1) throw new CtxwinError("ERR_ARG", `${fn}: r: expected a positive integer, got ${opts.r}`);
+  if (!Array.isArray(opts.targetModules) || opts.targetModules.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: targetModules: expected a non-empty array of module names, got ${JSON.stringify(opts.targetModules)}`);
+  if (loraInfo.has(model)) throw new CtxwinError("ERR_ARG", `${fn}: model: already has LoRA adapters (mergeLora or removeLora first)`);
+  const alpha = opts.alpha ?? opts.r;
+  const scale = opts.useRslora ? alpha / Math.sqrt(opts.r) : alpha / opts.r;
+  const init = randomInit({ seed: opts.seed ?? 0, device: model.device, dtype: model.dtype });
+  const all = hfLinearModules(model);
+  const chosen = [...all].filter(([hf]) => opts.targetModules.includes(hf.split(".").pop()!) || opts.targetModules.includes(hf));
+  if (chosen.length === 0) {
+    const names = [...new Set([...all.keys()].map((n) => n.split(".").pop()))].join(", ");
+    throw new CtxwinError("ERR_ARG", `${fn}: targetModules: expected names of Linear modules (e.g. ${names}), got ${JSON.stringify(opts.targetModules)} matching none`);
+  }
+  if (opts.freezeBase ?? true) model.freeze();
+  const modules = new Map<string, Linear[]>();
+  const params: Parameter[] = [];
+  for (const [hf, linears] of chosen) {
+    const inF = linears[0]!.inFeatures;
+    let A: Parameter | null = null;
+    for (const lin of linears) {
+      const B = init(`${hf}.lora_B.weight`, [lin.outFeatures, opts.r], "lora-b");
+      const st = lin.attachLora(A ?? init(`${hf}.lora_A.weight`, [opts.r, inF], "lora-a"), B, scale);
+      if (!A) {
+        A = st.A;
+        params.push(A);
+      }
+      params.push(st.B);
+    }
+    modules.set(hf, linears);
+  }
+  for (const p of params) p.unfreeze();
+  loraInfo.set(model, { r: opts.r, alpha, scale, targetModules: [...opts.targetModules], useRslora: opts.useRslora ?? false, modules });
+  return params;
+}
+
+/** Merges every attached adapter into its weight (W += scale·B·A) and removes the adapters. */
+export function mergeLora(model: CausalLM): void {
+  const info = loraInfo.get(model);
+  if (!info) return;
+  const disposedA = new Set<Parameter>();
+  for (const linears of info.modules.values()) {
+    for (const lin of linears) {
+      const l = lin.lora;
+      if (!l) continue;
+      const W = lin.weight.value;
+      const merged = ops.matmul(l.B.value, l.A.value, { alpha: l.scale, beta: 1, c: W });
+      lin.weight.set(merged);
+      lin.detachLora(true);
+      l.B.dispose();
+      if (!disposedA.has(l.A)) {
+        disposedA.add(l.A);
+        l.A.dispose();
+      }
+    }
+  }
+  loraInfo.delete(model);
+}
+
+/** Removes every adapter without merging. */
+export function removeLora(model: CausalLM): void {
+  const info = loraInfo.get(model);
+  if (!info) return;
+  const disposedA = new Set<Parameter>();
+  for (const linears of info.modules.values()) {
+    for (const lin of linears) {
+      const l = lin.detachLora(true);
+      if (!l) continue;
+      l.B.dispose();
+      if (!disposedA.has(l.A)) {
+        disposedA.add(l.A);
+        l.A.dispose();
+      }
+    }
+  }
+  loraInfo.delete(model);
+}
