@@ -228,6 +228,14 @@ Napi::Value reshape_fn(const Napi::CallbackInfo& info) {
   });
 }
 
+// selectVariant(name): kernel variant for later ops (CPU ISA); returns the active one.
+Napi::Value select_variant_fn(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "auto";
+    return Napi::String::New(info.Env(), dev().select_variant(name));
+  });
+}
+
 Napi::Value probe_fn(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
     dev().probe();
@@ -251,6 +259,7 @@ void export_tensor_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, info_fn, "info"));
   exports.Set("probe", Napi::Function::New(env, probe_fn, "probe"));
   exports.Set("reshape", Napi::Function::New(env, reshape_fn, "reshape"));
+  exports.Set("selectVariant", Napi::Function::New(env, select_variant_fn, "selectVariant"));
 }
 
 }  // namespace ctxwin::binding

@@ -67,6 +67,13 @@ class CpuDevice final : public Device {
     cpu::attention_backward(prm);
   }
 
+  std::string select_variant(const std::string& name) override {
+    // Wait for queued kernels: they must not see the variant change under them.
+    queue_.wait_idle();
+    cpu::set_cpu_isa_override(name == "auto" ? nullptr : name.c_str());
+    return cpu::attention_isa();
+  }
+
   std::string describe() override {
     const cpu::CpuFeatures& f = cpu::cpu_features();
     std::ostringstream s;

@@ -40,6 +40,10 @@ class Device {
   virtual std::string describe() = 0;
   // Blocks until all submitted device work (kernels) is complete (after the queue drains).
   virtual void synchronize() {}
+  // Selects a kernel variant (CPU: "generic", "avx2", "avx512" or "auto"; a variant the machine
+  // cannot run falls back to the best it can) and returns the one now active. Takes effect for
+  // ops submitted afterwards. For tests and benchmarks.
+  virtual std::string select_variant(const std::string& name) { (void)name; return ""; }
   // Checks that the device can run work (CUDA: driver, device, a real kernel launch); throws
   // ctxwin::Error("ERR_CUDA", reason) otherwise. Called on the JS thread once, at load.
   virtual void probe() {}
