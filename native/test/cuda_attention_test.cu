@@ -762,6 +762,41 @@ void emu_check_backward(Rng& rng) {
   }
 }
 
+// Argument checks of the entry points: they throw ERR_ARG before touching the device.
+void self_check_validation() {
+  auto expect_arg = [&](const char* what, const std::function<void(AttentionParams&)>& mutate) {
+    AttentionParams p;
+    p.B = 1, p.Tq = 4, p.Tk = 4, p.Hq = 2, p.Hkv = 1, p.D = 64, p.dtype = DType::BF16;
+    static float dummy[64];
+    p.q = p.k = p.v = p.o = dummy;
+    p.lse = dummy;
+    mutate(p);
+    std::string code = "none";
+    try {
+      cuda::attention_forward(p, nullptr, nullptr, 0);
+    } catch (const Error& e) {
+      code = e.code();
+    }
+    self_expect(code == "ERR_ARG", std::string("validation: ") + what + ": expected ERR_ARG, got " + code);
+  };
+  expect_arg("odd head dim", [](AttentionParams& p) { p.D = 63; });
+  expect_arg("head dim > 256", [](AttentionParams& p) { p.D = 258; });
+  expect_arg("Hq % Hkv", [](AttentionParams& p) { p.Hq = 3, p.Hkv = 2; });
+  expect_arg("null q", [](AttentionParams& p) { p.q = nullptr; });
+  expect_arg("alibi without slopes", [](AttentionParams& p) { p.pos_type = PositionalType::Alibi; });
+  expect_arg("rope without tables", [](AttentionParams& p) { p.pos_type = PositionalType::Rope, p.rotary_dim = 64, p.rope_positions = 4; });
+  expect_arg("rope table too short", [](AttentionParams& p) {
+    static float t[64];
+    p.pos_type = PositionalType::Rope, p.rotary_dim = 64, p.rope_positions = 3, p.rope_cos = t, p.rope_sin = t;
+  });
+  expect_arg("odd rotary dim", [](AttentionParams& p) {
+    static float t[64];
+    p.pos_type = PositionalType::Rope, p.rotary_dim = 7, p.rope_positions = 4, p.rope_cos = t, p.rope_sin = t;
+  });
+  expect_arg("Tk = 0", [](AttentionParams& p) { p.Tk = 0; });
+  printf("  argument validation: 9 invalid parameter sets rejected with ERR_ARG\n");
+}
+
 void self_check_fragments() {
   Rng rng(3);
   emu_check_forward<64>(rng);
@@ -778,6 +813,7 @@ int run_self_check() {
   self_check_reference_grads();
   self_check_rope_tables();
   self_check_fragments();
+  self_check_validation();
   printf("  %s\n", g_self_fail ? "SELF-CHECK FAILED" : "self-check passed");
   return g_self_fail ? 1 : 0;
 }

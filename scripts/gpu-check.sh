@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# scripts/gpu-check.sh: one call on a GPU host builds, tests and benchmarks the CUDA attention
+# kernels, runs the PyTorch baselines next to them, then (when Node is there) builds the CUDA addon
+# and runs its vitest suite. Prints a summary table last; never needs the network.
+#
+#   scripts/gpu-check.sh [step ...]        default: every step, in this order:
+#     smi       nvidia-smi
+#     build     nvcc: native/src/cuda/attention*.cu + native/test/cuda_attention_test.cu (no warnings allowed)
+#     test      cuda_attention_test: host self-check, then every case x dtype x kernel path vs float64
+#     sanitize  compute-sanitizer memcheck (+ racecheck, synccheck) on small cases
+#     bench     cuda_attention_test --bench (B*T = 16k, 16 heads, D = 128, bf16)
+#     torch     bench/torch_baselines.py (SDPA flash / cuDNN, FlexAttention ALiBi / window, YaRN + SDPA)
+#     merge     bench/attention-cuda.py: one markdown table with ratios (for bench/RESULTS.md)
+#     addon     node scripts/build-cuda.mjs --force (failure tolerated), then npx vitest run test/gpu
+#
+# Environment: CTXWIN_CUDA_ARCHS (default 90: -gencode arch=compute_90,code=sm_90), BENCH_T (e.g.
+# "4096 8192": T values for the torch baselines), GPU_CHECK_BUILD (default /tmp/ctxwin-gpu-check).
+# Logs: $OUT when set (at most 8 files: smi build test sanitize bench torch results addon), else
+# $GPU_CHECK_BUILD/logs.
+#
+# Node on a host without it: carry an xz-compressed node binary as .device/node.xz (ignored by git);
+# it is unpacked with `xz -dc .device/node.xz > /usr/local/bin/node && chmod +x /usr/local/bin/node`.
+# On the device tool (10 minutes per command) split it, e.g. `scripts/gpu-check.sh smi build test
+# sanitize` then `scripts/gpu-check.sh build bench torch merge` (the build is reused when warm).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ARCH=${CTXWIN_CUDA_ARCHS:-90}
+ARCH=${ARCH%%,*}
+BUILD=${GPU_CHECK_BUILD:-/tmp/ctxwin-gpu-check}
+LOG=${OUT:-$BUILD/logs}
+mkdir -p "$BUILD/obj" "$LOG"
+BIN=$BUILD/cuda_attention_test
+
+STEPS=("$@")
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(smi build test sanitize bench torch merge addon)
+
+declare -a SUMMARY
+record() {  # step status seconds note
+  SUMMARY+=("$(printf '%-9s | %-7s | %6s | %s' "$1" "$2" "$3" "$4")")
+}
+
+if ! command -v node >/dev/null 2>&1 && [ -f .device/node.xz ]; then
+  xz -dc .device/node.xz > /usr/local/bin/node && chmod +x /usr/local/bin/node && echo "node unpacked from .device/node.xz: $(node --version)"
+fi
+
+step_smi() {
+  nvidia-smi > "$LOG/smi.log" 2>&1
+  local rc=$?
+  cat "$LOG/smi.log"
+  return $rc
+}
+
+step_build() {
+  local flags=(-std=c++17 -O3 -lineinfo -Inative/include -Inative/src "-gencode" "arch=compute_${ARCH},code=sm_${ARCH}" -Xcompiler -Wall)
+  local log="$LOG/build.log"
+  : > "$log"
+  echo "nvcc $(nvcc --version | tail -1); flags: ${flags[*]}" >> "$log"
+  local pids=() files=(native/src/cuda/attention*.cu native/test/cuda_attention_test.cu) f
+  for f in "${files[@]}"; do
+    ( nvcc "${flags[@]}" -c "$f" -o "$BUILD/obj/$(basename "$f").o" > "$BUILD/obj/$(basename "$f").log" 2>&1 ) &
+    pids+=($!)
+  done
+  g++ -std=c++17 -O2 -Wall -Inative/include -c native/src/common/positional.cpp -o "$BUILD/obj/positional.o" >> "$log" 2>&1 || return 1
+  local rc=0 i
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || rc=1
+    cat "$BUILD/obj/$(basename "${files[$i]}").log" >> "$log"
+  done
+  [ $rc -eq 0 ] || { cat "$log"; return 1; }
+  nvcc -o "$BIN" "$BUILD"/obj/attention*.cu.o "$BUILD/obj/cuda_attention_test.cu.o" "$BUILD/obj/positional.o" >> "$log" 2>&1 || { cat "$log"; return 1; }
+  local warnings
+  warnings=$(grep -ci "warning" "$log")
+  echo "warnings: $warnings" >> "$log"
+  cat "$log"
+  [ "$warnings" -eq 0 ]
+}
+
+need_bin() { [ -x "$BIN" ] || { echo "no $BIN: run the build step first"; return 1; }; }
+
+step_test() {
+  need_bin || return 1
+  timeout 1500 "$BIN" 2>&1 | tee "$LOG/test.log"
+}
+
+step_sanitize() {
+  need_bin || return 1
+  command -v compute-sanitizer >/dev/null || { echo "compute-sanitizer not found"; return 1; }
+  local log="$LOG/sanitize.log" rc=0
+  : > "$log"
+  run_san() {
+    echo "== compute-sanitizer $*" | tee -a "$log"
+    timeout 900 compute-sanitizer --error-exitcode 3 "$@" 2>&1 | tee -a "$log" | grep -E "ERROR SUMMARY|========= (Invalid|Race|Barrier|Uninit)|runs,|FAIL|no CUDA" | sed -n '1,40p' 
+    local r=${PIPESTATUS[0]}
+    echo "-- exit $r" | tee -a "$log"
+    [ "$r" -eq 0 ] || rc=1
+  }
+  run_san --tool memcheck "$BIN" --quick --dtype bf16
+  run_san --tool memcheck "$BIN" --quick --dtype f32
+  run_san --tool racecheck --racecheck-report hazard "$BIN" --cases tiny --dtype f16
+  run_san --tool racecheck --racecheck-report hazard "$BIN" --cases window-alibi --dtype bf16
+  run_san --tool synccheck "$BIN" --quick --dtype bf16
+  run_san --tool initcheck "$BIN" --cases decode --dtype bf16
+  return $rc
+}
+
+step_bench() {
+  need_bin || return 1
+  timeout 1200 "$BIN" --bench 2>&1 | tee "$LOG/bench.log"
+}
+
+step_torch() {
+  local targs=()
+  [ -n "${BENCH_T:-}" ] && targs=(--T $BENCH_T)
+  PYTHONUNBUFFERED=1 timeout 2400 python3 bench/torch_baselines.py "${targs[@]}" 2>&1 | tee "$LOG/torch.log"
+}
+
+step_merge() {
+  [ -f "$LOG/bench.log" ] || { echo "no bench.log: run the bench step first"; return 2; }
+  python3 bench/attention-cuda.py --ours "$LOG/bench.log" --torch "$LOG/torch.log" 2>&1 | tee "$LOG/results.md"
+}
+
+step_addon() {
+  local log="$LOG/addon.log"
+  : > "$log"
+  if ! command -v node >/dev/null 2>&1; then
+    echo "node not found (carry .device/node.xz): skipped" | tee -a "$log"
+    return 2
+  fi
+  echo "== node scripts/build-cuda.mjs --force (CTXWIN_CUDA_ARCHS=$ARCH)" | tee -a "$log"
+  CTXWIN_CUDA_ARCHS=$ARCH timeout 1200 node scripts/build-cuda.mjs --force 2>&1 | tee -a "$log" | sed -n '1,60p' 
+  local brc=${PIPESTATUS[0]}
+  echo "-- build exit $brc (tolerated)" | tee -a "$log"
+  if [ ! -d node_modules ]; then
+    echo "node_modules missing (no registry here): vitest skipped" | tee -a "$log"
+    return 2
+  fi
+  timeout 1200 npx vitest run test/gpu 2>&1 | tee -a "$log" | sed -n '1,200p' 
+  return "${PIPESTATUS[0]}"
+}
+
+for s in "${STEPS[@]}"; do
+  if ! declare -F "step_$s" >/dev/null; then
+    echo "unknown step: $s"
+    record "$s" "unknown" 0 ""
+    continue
+  fi
+  echo
+  echo "================ $s"
+  t0=$(date +%s)
+  "step_$s"
+  rc=$?
+  dt=$(( $(date +%s) - t0 ))
+  case $rc in
+    0) st=ok ;;
+    2) st=skipped ;;
+    124) st=timeout ;;
+    *) st="FAIL($rc)" ;;
+  esac
+  note=""
+  case $s in
+    test) note=$(grep -E "^== [0-9]+ runs" "$LOG/test.log" 2>/dev/null | tail -1) ;;
+    build) note=$(grep -E "^warnings:" "$LOG/build.log" 2>/dev/null; true) ;;
+    merge) note=$(grep -cE "MET" "$LOG/results.md" 2>/dev/null | sed 's/$/ target lines/') ;;
+  esac
+  record "$s" "$st" "$dt" "$note"
+done
+
+echo
+echo "================ summary (logs: $LOG)"
+printf '%-9s | %-7s | %6s | %s\n' step status sec note
+for line in "${SUMMARY[@]}"; do echo "$line"; done
+[ -f "$LOG/results.md" ] && grep -E "^- " "$LOG/results.md"
+for line in "${SUMMARY[@]}"; do
+  case "$line" in *FAIL*|*timeout*) exit 1 ;; esac
+done
+exit 0
