@@ -1,0 +1,269 @@
+/**
+ * lib/report: renders a study's report.json as report.html (self-contained, SVG charts) and a
+ * terminal summary, with the seed findings computed from the numbers.
+ *
+ *   renderReport(report, outDir)  → writes outDir/report.json and outDir/report.html (atomically)
+ *   loadReport(dir)               → reads and validates dir/report.json (ERR_FORMAT naming file + field)
+ *   reportCommand(dir)            → `ctxwin report DIR`: load, re-render report.html, return the summary
+ */
+import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { CtxwinError, show } from "../errors.js";
+import type { StudyReport } from "../study/report_schema.js";
+import { computeFindings } from "./findings.js";
+import { renderHtml } from "./html.js";
+import { renderTerminalSummary, type TerminalOptions } from "./terminal.js";
+
+export { computeFindings, badge, CRITERIA, type Finding, type SeedId } from "./findings.js";
+export { renderHtml, type HtmlOptions } from "./html.js";
+export { renderTerminalSummary, defaultColor, visibleWidth, type TerminalOptions } from "./terminal.js";
+export { lineChart, heatmap, lossCurve, logTicks, linearTicks, viridis, seriesStyle, PALETTE, type LineChartOptions, type HeatmapOptions, type LossCurveOptions } from "./svg.js";
+export { formatPpl, formatSeconds, lengthLabel, escapeXml } from "./format.js";
+
+/** The file system calls writeFileAtomic makes (replaceable in tests to simulate failures). */
+export interface AtomicIo {
+  writeFile(path: string, data: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+}
+
+const defaultIo: AtomicIo = {
+  async writeFile(path, data) {
+    const fh = await open(path, "wx", 0o644);
+    try {
+      await fh.writeFile(data, "utf8");
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  },
+  rename: (a, b) => rename(a, b),
+  unlink: (p) => unlink(p),
+};
+
+let tmpCounter = 0;
+
+/**
+ * Writes `data` to `file` atomically: a temporary file in the same directory, flushed, then
+ * renamed over `file`. If anything fails the temporary file is removed and `file` keeps its
+ * previous content (or stays absent).
+ */
+export async function writeFileAtomic(file: string, data: string, io: AtomicIo = defaultIo): Promise<void> {
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now().toString(36)}${(tmpCounter++).toString(36)}.tmp`);
+  try {
+    await io.writeFile(tmp, data);
+    await io.rename(tmp, file);
+  } catch (e) {
+    await io.unlink(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/** Paths of the written files. */
+export interface RenderedFiles {
+  html: string;
+  json: string;
+}
+
+/**
+ * Writes `outDir/report.json` (pretty JSON) and `outDir/report.html`, each atomically. Both are
+ * rendered in memory first, so a rendering error writes nothing.
+ */
+export async function renderReport(report: StudyReport, outDir: string, io?: AtomicIo): Promise<RenderedFiles> {
+  const jsonText = JSON.stringify(report, null, 2) + "\n";
+  const html = renderHtml(report);
+  await mkdir(outDir, { recursive: true });
+  const json = join(outDir, "report.json");
+  const htmlPath = join(outDir, "report.html");
+  await writeFileAtomic(json, jsonText, io);
+  await writeFileAtomic(htmlPath, html, io);
+  return { html: htmlPath, json };
+}
+
+/** The terminal summary (an alias of renderTerminalSummary, found by lib/study/render.ts). */
+export function terminalSummary(report: StudyReport): string {
+  return renderTerminalSummary(report);
+}
+
+/**
+ * `ctxwin report DIR`: loads DIR/report.json (or the .json file given), recomputes the findings,
+ * re-renders report.html next to it (report.json is left as it is) and returns the terminal summary.
+ */
+export async function reportCommand(dir: string, opts: TerminalOptions = {}): Promise<string> {
+  const report = await loadReport(dir);
+  const file = reportFile(dir);
+  const findings = computeFindings(report);
+  await writeFileAtomic(join(dirname(file), "report.html"), renderHtml(report, { findings }));
+  return renderTerminalSummary(report, { ...opts, findings });
+}
+
+// ------------------------------------------------------------------ loading and validation
+
+function reportFile(dir: string): string {
+  return dir.endsWith(".json") ? dir : join(dir, "report.json");
+}
+
+class Check {
+  constructor(readonly file: string) {}
+  fail(field: string, expected: string, got: unknown): never {
+    throw new CtxwinError("ERR_FORMAT", `loadReport: ${this.file}: ${field}: expected ${expected}, got ${show(got)}`);
+  }
+  object(x: unknown, field: string): Record<string, unknown> {
+    if (x === null || typeof x !== "object" || Array.isArray(x)) this.fail(field, "an object", x);
+    return x as Record<string, unknown>;
+  }
+  array(x: unknown, field: string): unknown[] {
+    if (!Array.isArray(x)) this.fail(field, "an array", x);
+    return x;
+  }
+  string(x: unknown, field: string): string {
+    if (typeof x !== "string") this.fail(field, "a string", x);
+    return x;
+  }
+  number(x: unknown, field: string): number {
+    if (typeof x !== "number" || Number.isNaN(x)) this.fail(field, "a number", x);
+    return x;
+  }
+  /** A measured value: JSON writes NaN/Infinity as null. */
+  measured(x: unknown, field: string): void {
+    if (x !== null && (typeof x !== "number" || Number.isNaN(x))) this.fail(field, "a number or null", x);
+  }
+  int(x: unknown, field: string, min = 0): number {
+    if (typeof x !== "number" || !Number.isInteger(x) || x < min) this.fail(field, min > 0 ? "a positive integer" : "a non-negative integer", x);
+    return x;
+  }
+  oneOf<T>(x: unknown, field: string, values: readonly T[]): T {
+    if (!values.includes(x as T)) this.fail(field, `one of ${values.map((v) => JSON.stringify(v)).join(", ")}`, x);
+    return x as T;
+  }
+  boolean(x: unknown, field: string): boolean {
+    if (typeof x !== "boolean") this.fail(field, "a boolean", x);
+    return x;
+  }
+}
+
+const MODEL_NAMES = ["nope", "rope", "alibi", "window"] as const;
+
+/** Checks that `value` has the StudyReport shape (schema 1); throws ERR_FORMAT naming `file` and the field. */
+export function validateReport(value: unknown, file = "report.json"): StudyReport {
+  const c = new Check(file);
+  const r = c.object(value, "(top level)");
+  if (r.schema !== 1) c.fail("schema", "1 (a ctxwin study report, schema 1)", r.schema);
+  c.string(r.ctxwin, "ctxwin");
+  c.string(r.createdAt, "createdAt");
+  c.oneOf(r.preset, "preset", ["micro", "quick", "standard", "large"] as const);
+  c.int(r.seed, "seed");
+  c.oneOf(r.device, "device", ["cpu", "cuda"] as const);
+  c.object(r.config, "config");
+  const env = c.object(r.environment, "environment");
+  for (const k of ["node", "platform", "cpu", "isa"]) c.string(env[k], `environment.${k}`);
+  c.number(env.threads, "environment.threads");
+  if (env.cuda !== null) c.string(env.cuda, "environment.cuda");
+  const corpus = c.object(r.corpus, "corpus");
+  c.string(corpus.source, "corpus.source");
+  for (const k of ["documents", "tokens"]) {
+    const o = c.object(corpus[k], `corpus.${k}`);
+    c.number(o.train, `corpus.${k}.train`);
+    c.number(o.validation, `corpus.${k}.validation`);
+  }
+  const tok = c.object(corpus.tokenizer, "corpus.tokenizer");
+  c.oneOf(tok.type, "corpus.tokenizer.type", ["bpe", "byte"] as const);
+  c.number(tok.vocabSize, "corpus.tokenizer.vocabSize");
+  const L = c.int(r.trainLength, "trainLength", 1);
+  const lengths = c.array(r.lengths, "lengths");
+  if (!lengths.length) c.fail("lengths", "a non-empty array", lengths);
+  lengths.forEach((T, i) => c.int(T, `lengths[${i}]`, 1));
+  void L;
+  const pk = c.object(r.passkey, "passkey");
+  const depths = c.array(pk.depths, "passkey.depths");
+  depths.forEach((d, i) => c.number(d, `passkey.depths[${i}]`));
+  c.number(pk.trials, "passkey.trials");
+  c.number(pk.digits, "passkey.digits");
+  c.array(r.models, "models").forEach((x, i) => {
+    const f = `models[${i}]`;
+    const m = c.object(x, f);
+    c.oneOf(m.name, `${f}.name`, MODEL_NAMES);
+    c.string(m.positional, `${f}.positional`);
+    if (m.window !== null) c.number(m.window, `${f}.window`);
+    for (const k of ["params", "trainSteps", "trainTokens"]) c.number(m[k], `${f}.${k}`);
+    for (const k of ["finalTrainLoss", "valPplAtL", "wallSeconds"]) c.measured(m[k], `${f}.${k}`);
+    c.boolean(m.cached, `${f}.cached`);
+    c.string(m.dir, `${f}.dir`);
+    c.array(m.lossCurve, `${f}.lossCurve`).forEach((p, j) => {
+      const o = c.object(p, `${f}.lossCurve[${j}]`);
+      c.number(o.step, `${f}.lossCurve[${j}].step`);
+      c.measured(o.loss, `${f}.lossCurve[${j}].loss`);
+    });
+  });
+  c.array(r.methods, "methods").forEach((x, i) => {
+    const m = c.object(x, `methods[${i}]`);
+    const f = typeof m.id === "string" ? `methods[${i}] (${m.id})` : `methods[${i}]`;
+    c.string(m.id, `${f}.id`);
+    c.string(m.label, `${f}.label`);
+    c.oneOf(m.model, `${f}.model`, MODEL_NAMES);
+    c.oneOf(m.seed, `${f}.seed`, ["000", "001", "003", null] as const);
+    c.string(m.description, `${f}.description`);
+    const params = c.object(m.params, `${f}.params`);
+    for (const [k, v] of Object.entries(params)) {
+      if (v !== null && !["number", "string", "boolean"].includes(typeof v)) c.fail(`${f}.params.${k}`, "a number, string, boolean or null", v);
+    }
+    const ppl = c.array(m.ppl, `${f}.ppl`);
+    if (ppl.length !== lengths.length) c.fail(`${f}.ppl`, `one value per length (${lengths.length})`, ppl);
+    ppl.forEach((v, j) => c.measured(v, `${f}.ppl[${j}]`));
+    const acc = c.array(m.passkey, `${f}.passkey`);
+    if (acc.length !== 0 && acc.length !== lengths.length) c.fail(`${f}.passkey`, `one row per length (${lengths.length})`, acc);
+    acc.forEach((row, j) => {
+      const rr = c.array(row, `${f}.passkey[${j}]`);
+      if (rr.length !== depths.length) c.fail(`${f}.passkey[${j}]`, `one accuracy per depth (${depths.length})`, rr);
+      rr.forEach((v, k) => {
+        c.measured(v, `${f}.passkey[${j}][${k}]`);
+        if (typeof v === "number" && (v < 0 || v > 1)) c.fail(`${f}.passkey[${j}][${k}]`, "an accuracy in [0, 1]", v);
+      });
+    });
+    if (m.sweeps !== undefined) {
+      c.array(m.sweeps, `${f}.sweeps`).forEach((s, j) => {
+        const g = `${f}.sweeps[${j}]`;
+        const o = c.object(s, g);
+        c.string(o.param, `${g}.param`);
+        const values = c.array(o.values, `${g}.values`);
+        values.forEach((v, k) => {
+          if (typeof v !== "number" && typeof v !== "string") c.fail(`${g}.values[${k}]`, "a number or string", v);
+        });
+        const rows = c.array(o.ppl, `${g}.ppl`);
+        if (rows.length !== values.length) c.fail(`${g}.ppl`, `one row per value (${values.length})`, rows);
+        rows.forEach((row, k) => c.array(row, `${g}.ppl[${k}]`).forEach((v, l) => c.measured(v, `${g}.ppl[${k}][${l}]`)));
+        if (typeof o.chosen !== "number" && typeof o.chosen !== "string") c.fail(`${g}.chosen`, "a number or string", o.chosen);
+      });
+    }
+    if (m.fineTuneSteps !== undefined) c.number(m.fineTuneSteps, `${f}.fineTuneSteps`);
+    c.measured(m.wallSeconds, `${f}.wallSeconds`);
+  });
+  const t = c.object(r.timings, "timings");
+  c.measured(t.totalSeconds, "timings.totalSeconds");
+  for (const [k, v] of Object.entries(c.object(t.stages, "timings.stages"))) c.measured(v, `timings.stages.${k}`);
+  return value as StudyReport;
+}
+
+/**
+ * Reads DIR/report.json (or the .json file given) and validates it. Throws CtxwinError ERR_ARG when
+ * the file cannot be read, ERR_FORMAT (naming the file and the field) when it is not valid JSON or
+ * not a schema-1 study report.
+ */
+export async function loadReport(dir: string): Promise<StudyReport> {
+  const file = reportFile(dir);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const got = err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "a directory" : (err.code ?? err.message);
+    throw new CtxwinError("ERR_ARG", `loadReport: ${file}: expected a report.json written by ctxwin study, got ${got}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new CtxwinError("ERR_FORMAT", `loadReport: ${file}: expected JSON, got a parse error (${(e as Error).message})`);
+  }
+  return validateReport(value, file);
+}
