@@ -120,3 +120,6 @@ export {
   type Tokenizer,
   type TrainBpeOptions,
 } from "./models/tokenizer/index.js";
+
+// Training: data packing/loading, AdamW, schedules, the train() loop with checkpoints.
+export * from "./train/index.js";
