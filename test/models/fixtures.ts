@@ -3,6 +3,7 @@
  * weights by HF name, config.json in transformers 4 or 5 form, safetensors (single or sharded)
  * and PEFT adapters (LoRA, PREFIX_TUNING).
  */
+import type { Tensor } from "ctxwin";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -393,3 +394,13 @@ export function bloomCfg(over: Partial<RefConfig> = {}): RefConfig {
   };
 }
 
+
+/** The values of a forward's logits, disposing the tensor (a leaked tensor would skew later memory() checks). */
+export async function readLogits(pending: Promise<Tensor>): Promise<Float32Array> {
+  const t = await pending;
+  try {
+    return await t.data();
+  } finally {
+    t.dispose();
+  }
+}

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadModel } from "../../dist/models/index.js";
 import { F, Tape, type Variable } from "../../dist/nn/index.js";
 import { naiveForward } from "./naive.js";
-import { llamaCfg, randomWeights, rmDir, tmpDir, writeCheckpoint } from "./fixtures.js";
+import { llamaCfg, randomWeights, rmDir, tmpDir, writeCheckpoint, readLogits } from "./fixtures.js";
 
 const root = tmpDir("hooks");
 afterAll(() => rmDir(root));
@@ -33,7 +33,7 @@ describe("forward options and hooks", () => {
   it("window override equals a windowed checkpoint; window: null removes one", async () => {
     const dir = writeCheckpoint(`${root}/a`, cfg, w);
     const model = await loadModel(dir);
-    const got = await (await model.forward(ids, { window: 3 })).data();
+    const got = await readLogits(model.forward(ids, { window: 3 }));
     expect(relErr(got, naiveForward({ ...cfg, windows: [3, 3] }, w, ids))).toBeLessThan(1e-5);
     const mdir = writeCheckpoint(`${root}/m`, { ...cfg, windows: [2, 2] }, w, { modelType: "mistral" });
     const mistral = await loadModel(mdir);
@@ -45,7 +45,7 @@ describe("forward options and hooks", () => {
 
   it("hidden hook sees L + 1 states and can replace them; identity replacement changes nothing", async () => {
     const model = await loadModel(writeCheckpoint(`${root}/b`, cfg, w));
-    const base = await (await model.forward(ids)).data();
+    const base = await readLogits(model.forward(ids));
     const seen: number[][] = [];
     const same = await (
       await model.forward(ids, {
@@ -63,17 +63,17 @@ describe("forward options and hooks", () => {
       [2, 2, 7, 16],
     ]);
     expect(Array.from(same)).toEqual(Array.from(base));
-    const changed = await (await model.forward(ids, { hooks: { hidden: (l, h) => (l === 1 ? F.scale(h, 2) : undefined) } })).data();
+    const changed = await readLogits(model.forward(ids, { hooks: { hidden: (l, h) => (l === 1 ? F.scale(h, 2) : undefined) } }));
     expect(relErr(changed, base)).toBeGreaterThan(1e-3);
     model.dispose();
   });
 
   it("per-layer attention options and the attention temperature", async () => {
     const model = await loadModel(writeCheckpoint(`${root}/c`, cfg, w));
-    const a = await (await model.forward(ids, { hooks: { attention: (l, o) => (l === 0 ? { ...o, window: 2 } : o) } })).data();
+    const a = await readLogits(model.forward(ids, { hooks: { attention: (l, o) => (l === 0 ? { ...o, window: 2 } : o) } }));
     expect(relErr(a, naiveForward({ ...cfg, windows: [2, 0] }, w, ids))).toBeLessThan(1e-5);
-    const t1 = await (await model.forward(ids, { scaleMultiplier: 1 })).data();
-    const t2 = await (await model.forward(ids, { scaleMultiplier: 1.5 })).data();
+    const t1 = await readLogits(model.forward(ids, { scaleMultiplier: 1 }));
+    const t2 = await readLogits(model.forward(ids, { scaleMultiplier: 1.5 }));
     expect(relErr(t1, naiveForward(cfg, w, ids))).toBeLessThan(1e-5);
     expect(relErr(t2, t1)).toBeGreaterThan(1e-4);
     model.dispose();
