@@ -1,0 +1,53 @@
+/**
+ * Copies along a dim: concat, slice and the in-place copyInto (KV caches). `dim` may be negative
+ * (counted from the end).
+ */
+import { argError } from "../errors.js";
+import type { Tensor } from "../tensor.js";
+import { dimArg, fail, integer, shapeStr, tensorArg } from "./check.js";
+import { runOp } from "./run.js";
+
+function sameExcept(fn: string, name: string, t: Tensor, refName: string, ref: Tensor, dim: number): void {
+  const ok = t.shape.length === ref.shape.length && t.shape.every((d, i) => i === dim || d === ref.shape[i]);
+  if (!ok) argError("ERR_SHAPE", fn, name, `the shape of ${refName} ${shapeStr(ref.shape)} except along dim ${dim}`, [...t.shape]);
+}
+
+/** a and b joined along `dim` (equal shapes elsewhere); a's dtype. */
+export function concat(a: Tensor, b: Tensor, dim: number): Tensor {
+  const fn = "concat";
+  tensorArg(fn, "a", a);
+  tensorArg(fn, "b", b);
+  const d = dimArg(fn, "dim", dim, a.shape.length);
+  sameExcept(fn, "b", b, "a", a, d);
+  return runOp("concat", [a, b], { dim: d })[0]!;
+}
+
+/** A copy of x[..., start:end, ...] along `dim` (0 <= start <= end <= size; end defaults to size). */
+export function slice(x: Tensor, dim: number, start: number, end?: number): Tensor {
+  const fn = "slice";
+  tensorArg(fn, "x", x);
+  const d = dimArg(fn, "dim", dim, x.shape.length);
+  const size = x.shape[d]!;
+  const s = integer(fn, "start", start, 0, size);
+  const e = integer(fn, "end", end, s, size, size);
+  return runOp("slice", [x], { dim: d, start: s, end: e })[0]!;
+}
+
+/**
+ * In place: dst[..., start : start + len, ...] = src along `dim` (len = src's size there; src
+ * equal to dst elsewhere, converted to dst's dtype). Queued like every op: later ops and reads of
+ * dst see the new values.
+ */
+export function copyInto(dst: Tensor, src: Tensor, dim: number, start: number): void {
+  const fn = "copyInto";
+  tensorArg(fn, "dst", dst);
+  tensorArg(fn, "src", src);
+  const d = dimArg(fn, "dim", dim, dst.shape.length);
+  sameExcept(fn, "src", src, "dst", dst, d);
+  const room = dst.shape[d]!;
+  const s = integer(fn, "start", start, 0, room);
+  if (s + src.shape[d]! > room) {
+    fail("ERR_SHAPE", fn, "src", `at most ${room - s} entries along dim ${d} (dst has ${room}, start ${s})`, `shape ${shapeStr(src.shape)}`);
+  }
+  runOp("copy_into", [dst, src], { dim: d, start: s });
+}
