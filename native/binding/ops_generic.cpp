@@ -72,12 +72,17 @@ Napi::Value run_op_fn(const Napi::CallbackInfo& info) {
     std::vector<StoragePtr> outputs;
     for (auto& s : out_specs) outputs.push_back(std::make_shared<Storage>(&dev, s.dtype, s.shape));
     OpKernel k = *kernel;
-    dev.queue().submit([inputs, outputs, attrs, k] {
+    std::vector<int> mutates = def.mutates;
+    dev.queue().submit([inputs, outputs, attrs, k, mutates] {
       std::vector<Storage*> in, out;
       for (auto& s : inputs) in.push_back(s.get());
       for (auto& s : outputs) out.push_back(s.get());
-      // In-place ops: their mutated inputs are also "outputs" for error propagation.
-      run_op(in, out, [&] {
+      // In-place ops (optimizers, cache writes) have few or no outputs: the inputs they mutate
+      // carry a failure too, so that reading them later reports it instead of stale values.
+      std::vector<Storage*> carriers = out;
+      for (int m : mutates)
+        if (m >= 0 && m < (int)in.size() && in[m]) carriers.push_back(in[m]);
+      run_op(in, carriers, [&] {
         OpContext ctx{*attrs, in, out};
         k(ctx);
       });
