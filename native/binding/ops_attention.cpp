@@ -41,7 +41,9 @@ Napi::Value attention_forward_fn(const Napi::CallbackInfo& info) {
     dev().queue().submit([call, q, k, v, out, lse] {
       run_op({q.get(), k.get(), v.get()}, {out.get(), lse.get()}, [&] {
         AttentionParams& prm = call->prm;
-        ResolvedPositional pos = resolve_positional(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);
+        std::shared_ptr<const ResolvedPositional> resolved =
+            resolve_positional_cached(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);
+        const ResolvedPositional& pos = *resolved;
         prm.q = q->data();
         prm.k = k->data();
         prm.v = v->data();
@@ -88,7 +90,9 @@ Napi::Value attention_backward_fn(const Napi::CallbackInfo& info) {
       run_op({q.get(), k.get(), v.get(), dout.get(), out.get(), lse.get()}, {dq.get(), dk.get(), dv.get()}, [&] {
         AttentionBwdParams prm;
         static_cast<AttentionParams&>(prm) = call->prm;
-        ResolvedPositional pos = resolve_positional(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);
+        std::shared_ptr<const ResolvedPositional> resolved =
+            resolve_positional_cached(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);
+        const ResolvedPositional& pos = *resolved;
         prm.q = q->data();
         prm.k = k->data();
         prm.v = v->data();

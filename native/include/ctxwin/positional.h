@@ -5,6 +5,7 @@
 // numbers the kernels read: per-head ALiBi slopes and RoPE cos/sin tables.
 #pragma once
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -136,6 +137,12 @@ struct ResolvedPositional {
 // compute_tables, the rope cos/sin tables (O(positions * R/2) work: done on the device queue).
 ResolvedPositional resolve_positional(const PositionalConfig& c, int Hq, int D, int Tq, int Tk,
                                       int query_offset, bool compute_tables = true);
+
+// The same, memoised: repeated calls with one configuration and shape (every layer of a model,
+// every step of a benchmark) share one resolution instead of recomputing O(positions * R/2)
+// sin/cos in double each time. A small LRU, safe to call from any thread.
+std::shared_ptr<const ResolvedPositional> resolve_positional_cached(const PositionalConfig& c, int Hq, int D, int Tq,
+                                                                    int Tk, int query_offset);
 
 // Point `prm` at the resolved arrays (host pointers).
 void bind_positional(AttentionParams& prm, const ResolvedPositional& r, PositionalType type);

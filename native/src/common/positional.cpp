@@ -2,6 +2,10 @@
 #include "ctxwin/positional.h"
 
 #include <cmath>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <utility>
 
 #include "ctxwin/error.h"
 
@@ -65,6 +69,37 @@ ResolvedPositional resolve_positional(const PositionalConfig& c, int Hq, int D, 
       }
     }
   }
+  return r;
+}
+
+std::shared_ptr<const ResolvedPositional> resolve_positional_cached(const PositionalConfig& c, int Hq, int D, int Tq,
+                                                                    int Tk, int query_offset) {
+  // The key spells out every input of the resolution.
+  std::string key;
+  auto put = [&key](const void* p, size_t n) { key.append((const char*)p, n); };
+  int ints[] = {(int)c.type, c.train_length, c.rotary_dim, (int)c.scaling, c.original_max_positions, c.truncate ? 1 : 0,
+                Hq, D, Tq, Tk, query_offset};
+  double reals[] = {c.theta, c.factor, c.beta_fast, c.beta_slow, c.attention_factor, c.mscale, c.mscale_all_dim};
+  put(ints, sizeof ints);
+  put(reals, sizeof reals);
+  if (!c.slopes.empty()) put(c.slopes.data(), c.slopes.size() * sizeof(double));
+
+  static std::mutex mu;
+  static std::list<std::pair<std::string, std::shared_ptr<const ResolvedPositional>>> lru;  // most recent first
+  constexpr size_t kCapacity = 8;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto it = lru.begin(); it != lru.end(); ++it) {
+      if (it->first == key) {
+        lru.splice(lru.begin(), lru, it);
+        return lru.front().second;
+      }
+    }
+  }
+  auto r = std::make_shared<const ResolvedPositional>(resolve_positional(c, Hq, D, Tq, Tk, query_offset));
+  std::lock_guard<std::mutex> lock(mu);
+  lru.emplace_front(std::move(key), r);
+  if (lru.size() > kCapacity) lru.pop_back();
   return r;
 }
 
