@@ -84,8 +84,15 @@ std::shared_ptr<const ResolvedPositional> resolve_positional_cached(const Positi
   put(reals, sizeof reals);
   if (!c.slopes.empty()) put(c.slopes.data(), c.slopes.size() * sizeof(double));
 
-  static std::mutex mu;
-  static std::list<std::pair<std::string, std::shared_ptr<const ResolvedPositional>>> lru;  // most recent first
+  // Heap-allocated and never destroyed: a device-queue job may still be resolving while the
+  // process exits, and a static destructor would free the list under it.
+  struct Cache {
+    std::mutex mu;
+    std::list<std::pair<std::string, std::shared_ptr<const ResolvedPositional>>> lru;  // most recent first
+  };
+  static Cache* cache = new Cache();
+  std::mutex& mu = cache->mu;
+  auto& lru = cache->lru;
   constexpr size_t kCapacity = 8;
   {
     std::lock_guard<std::mutex> lock(mu);

@@ -14,7 +14,9 @@ namespace {
 
 // One call at a time: ThreadPool::parallel_for is not reentrant, and the workspace is shared.
 std::mutex g_call_mu;
-AlignedBuffer g_workspace;
+// Never destroyed: a queued kernel may still be using it while the process exits (a static
+// destructor would free it under the running kernel).
+AlignedBuffer& g_workspace = *new AlignedBuffer();
 AttentionTuning g_tuning;
 
 // Keep a big workspace only while it is modest; a huge one is returned after the call.

@@ -55,9 +55,9 @@ class Attrs {
     return it == strs.end() ? dflt : it->second;
   }
   const std::vector<double>& list(const std::string& k) const {
-    static const std::vector<double> empty;
+    static const std::vector<double>* empty = new std::vector<double>();  // never destroyed (see positional.cpp)
     auto it = lists.find(k);
-    return it == lists.end() ? empty : it->second;
+    return it == lists.end() ? *empty : it->second;
   }
 };
 
