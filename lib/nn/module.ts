@@ -162,6 +162,13 @@ export class Module {
 }
 
 /** An indexed list of modules ("0", "1", ...). */
+/** A plain named container of sub-modules (HF's "model", "transformer" levels). */
+export class Container extends Module {
+  add<M extends Module>(name: string, m: M): M {
+    return this.module(name, m);
+  }
+}
+
 export class ModuleList<M extends Module = Module> extends Module {
   readonly items: M[] = [];
   constructor(items: M[] = []) {

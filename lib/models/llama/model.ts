@@ -15,16 +15,9 @@ import { Attention } from "../../nn/attention.js";
 import { Block } from "../../nn/block.js";
 import { Builder } from "../../nn/init.js";
 import { Embedding, Linear, MLP, RMSNorm } from "../../nn/layers.js";
-import { Module, ModuleList } from "../../nn/module.js";
+import { Container, ModuleList } from "../../nn/module.js";
 import type { ArchConfig } from "../arch.js";
 import { CausalLM } from "../causal_lm.js";
-
-/** A plain named container. */
-class Container extends Module {
-  add<M extends Module>(name: string, m: M): M {
-    return this.module(name, m);
-  }
-}
 
 export class LlamaLike extends CausalLM {
   constructor(config: ArchConfig, b: Builder) {
