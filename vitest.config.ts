@@ -10,6 +10,8 @@ export default defineConfig({
     exclude: ["**/node_modules/**", "**/dist/**", ...(gpu ? [] : ["test/gpu/**"])],
     // one native addon per worker process: forks, not threads
     pool: "forks",
+    // CTXWIN_TEST_DEVICE=cuda: tensors without an explicit device go to CUDA (test/setup-device.ts)
+    setupFiles: ["test/setup-device.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // the suites import "ctxwin" (the package's self-reference, i.e. dist/): load it natively

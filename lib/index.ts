@@ -5,7 +5,7 @@
 import { cpuBackend, cudaUnavailableReason, loadedBackends, type Device } from "./backend.js";
 import { argError, fromNative } from "./errors.js";
 
-export { Tensor, type TensorOptions, type Device, type DType } from "./tensor.js";
+export { Tensor, setDefaultDevice, defaultDevice, type TensorOptions, type Device, type DType } from "./tensor.js";
 export { attention, attentionWithLse, attentionBackward, type AttentionOptions } from "./attention.js";
 export { type Positional, type AlibiPositional, type RopePositional, type RopeScaling, positionalLabel } from "./positional.js";
 export { CtxwinError, type ErrorCode } from "./errors.js";

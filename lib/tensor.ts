@@ -18,6 +18,26 @@ export interface TensorOptions {
   dtype?: DType;
 }
 
+let currentDefaultDevice: Device = "cpu";
+
+/**
+ * Sets the device that `Tensor.from`, `createModel`, `loadModel` and module initialisers use when
+ * their options name none ("cpu" until changed), like PyTorch's `torch.set_default_device`.
+ * Returns the previous default. Throws ERR_DEVICE for anything but "cpu" or "cuda"; choosing
+ * "cuda" on a host without it succeeds, and the first tensor made there throws
+ * "CUDA backend unavailable: ...".
+ */
+export function setDefaultDevice(device: Device): Device {
+  const prev = currentDefaultDevice;
+  currentDefaultDevice = checkDevice("setDefaultDevice", "device", device);
+  return prev;
+}
+
+/** The device used where options name none (see setDefaultDevice). */
+export function defaultDevice(): Device {
+  return currentDefaultDevice;
+}
+
 export function checkDevice(fn: string, arg: string, device: unknown): Device {
   if (!DEVICES.includes(device as Device)) argError("ERR_DEVICE", fn, arg, `"cpu" or "cuda"`, device);
   return device as Device;
@@ -67,7 +87,7 @@ export class Tensor {
     const fn = "Tensor.from";
     if (opts === null || typeof opts !== "object") argError("ERR_ARG", fn, "opts", "an object", opts);
     const dims = checkShape(fn, "shape", shape);
-    const device = checkDevice(fn, "opts.device", opts.device ?? "cpu");
+    const device = checkDevice(fn, "opts.device", opts.device ?? currentDefaultDevice);
     const dtype = checkDType(fn, "opts.dtype", opts.dtype ?? "f32");
     let values: Float32Array;
     if (data instanceof Float32Array) values = data;

@@ -11,29 +11,39 @@
 #     bench     cuda_attention_test --bench (B*T = 16k, 16 heads, D = 128, bf16)
 #     torch     bench/torch_baselines.py (SDPA flash / cuDNN, FlexAttention ALiBi / window, YaRN + SDPA)
 #     merge     bench/attention-cuda.py: one markdown table with ratios (for bench/RESULTS.md)
-#     addon     node scripts/build-cuda.mjs --force (failure tolerated), then npx vitest run test/gpu
+#     addon     the CUDA addon: carried prebuilt (scripts/pack-device.sh) or built here with
+#               scripts/build-cuda.mjs (needs node headers), then vitest test/gpu
+#     suites    the op / nn / model / training / HF-parity suites with CTXWIN_TEST_DEVICE=cuda
+#               (every tensor on CUDA, checked against the suites' float64 references), and the
+#               matmul suite again with CTXWIN_CUBLAS=0 (the fallback GEMM)
+#     hf        scripts/hf-parity.py make (transformers + peft logits of tiny checkpoints and
+#               adapters) -> vitest test/hf-parity.test.ts on CPU and CUDA; then the other way:
+#               scripts/hf-export.mjs + hf-parity.py check (ctxwin-saved models in transformers).
+#               The fixtures come back as $OUT/hf-fixtures.tar.xz: unpack into test/fixtures/hf
+#     gemm      bench/gemm-cuda.mjs (matmul op: fallback kernels vs cuBLAS)
 #
 # Environment: CTXWIN_CUDA_ARCHS (default 90: -gencode arch=compute_90,code=sm_90), BENCH_T (e.g.
 # "4096 8192": T values for the torch baselines), GPU_CHECK_BUILD (default /tmp/ctxwin-gpu-check).
-# Logs: $OUT when set (at most 8 files: smi build test sanitize bench torch results addon), else
-# $GPU_CHECK_BUILD/logs.
+# Logs: $GPU_CHECK_BUILD/logs; with $OUT set (the device tool brings back at most 8 files), they
+# are packed into $OUT/gpu-check-logs.tar.gz, with results.md and summary.txt beside it.
 #
-# Node on a host without it: carry an xz-compressed node binary as .device/node.xz (ignored by git);
-# it is unpacked with `xz -dc .device/node.xz > /usr/local/bin/node && chmod +x /usr/local/bin/node`.
-# On the device tool (10 minutes per command) split it, e.g. `scripts/gpu-check.sh smi build test
-# sanitize` then `scripts/gpu-check.sh build bench torch merge` (the build is reused when warm).
+# Node on a host without it (the device tool's machine): run scripts/pack-device.sh here first and
+# carry .device: node is unpacked from .device/node.xz, and dist/, the addons and the test
+# node_modules from .device/bundle.tar.xz. On the device tool (10 minutes per command, 15 minutes
+# per task) pick steps, e.g. `scripts/gpu-check.sh smi addon suites hf` then
+# `scripts/gpu-check.sh build test bench torch merge gemm`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 ARCH=${CTXWIN_CUDA_ARCHS:-90}
 ARCH=${ARCH%%,*}
 BUILD=${GPU_CHECK_BUILD:-/tmp/ctxwin-gpu-check}
-LOG=${OUT:-$BUILD/logs}
+LOG=$BUILD/logs
 mkdir -p "$BUILD/obj" "$LOG"
 BIN=$BUILD/cuda_attention_test
 
 STEPS=("$@")
-[ ${#STEPS[@]} -eq 0 ] && STEPS=(smi build test sanitize bench torch merge addon)
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(smi build test sanitize bench torch merge addon suites hf gemm)
 
 declare -a SUMMARY
 record() {  # step status seconds note
@@ -43,6 +53,10 @@ record() {  # step status seconds note
 if ! command -v node >/dev/null 2>&1 && [ -f .device/node.xz ]; then
   xz -dc .device/node.xz > /usr/local/bin/node && chmod +x /usr/local/bin/node && echo "node unpacked from .device/node.xz: $(node --version)"
 fi
+if [ ! -d node_modules ] && [ -f .device/bundle.tar.xz ]; then
+  tar -xJf .device/bundle.tar.xz && echo "dist/, addons and test node_modules unpacked from .device/bundle.tar.xz"
+fi
+VITEST=(node node_modules/vitest/vitest.mjs run)  # no npx: the GPU host may have node but no npm
 
 step_smi() {
   nvidia-smi > "$LOG/smi.log" 2>&1
@@ -120,23 +134,66 @@ step_merge() {
   python3 bench/attention-cuda.py --ours "$LOG/bench.log" --torch "$LOG/torch.log" 2>&1 | tee "$LOG/results.md"
 }
 
+need_node() {
+  command -v node >/dev/null 2>&1 || { echo "node not found (run scripts/pack-device.sh and carry .device): skipped"; return 2; }
+  [ -d node_modules ] || { echo "node_modules missing (carry .device/bundle.tar.xz): skipped"; return 2; }
+}
+
 step_addon() {
   local log="$LOG/addon.log"
   : > "$log"
-  if ! command -v node >/dev/null 2>&1; then
-    echo "node not found (carry .device/node.xz): skipped" | tee -a "$log"
-    return 2
+  need_node 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || return 2
+  if [ -f build-cuda/Release/ctxwin_cuda.node ]; then
+    echo "== using the carried build-cuda/Release/ctxwin_cuda.node" | tee -a "$log"
+  else
+    echo "== node scripts/build-cuda.mjs --force (CTXWIN_CUDA_ARCHS=$ARCH)" | tee -a "$log"
+    CTXWIN_CUDA_ARCHS=$ARCH timeout 1200 node scripts/build-cuda.mjs --force 2>&1 | tee -a "$log" | sed -n '1,60p'
   fi
-  echo "== node scripts/build-cuda.mjs --force (CTXWIN_CUDA_ARCHS=$ARCH)" | tee -a "$log"
-  CTXWIN_CUDA_ARCHS=$ARCH timeout 1200 node scripts/build-cuda.mjs --force 2>&1 | tee -a "$log" | sed -n '1,60p' 
-  local brc=${PIPESTATUS[0]}
-  echo "-- build exit $brc (tolerated)" | tee -a "$log"
-  if [ ! -d node_modules ]; then
-    echo "node_modules missing (no registry here): vitest skipped" | tee -a "$log"
-    return 2
-  fi
-  timeout 1200 npx vitest run test/gpu 2>&1 | tee -a "$log" | sed -n '1,200p' 
+  node -e 'import("./dist/index.js").then(m => console.log(JSON.stringify(m.backendInfo().cuda)))' 2>&1 | tee -a "$log"
+  timeout 600 "${VITEST[@]}" test/gpu 2>&1 | tee -a "$log" | sed -n '1,200p'
   return "${PIPESTATUS[0]}"
+}
+
+step_suites() {
+  local log="$LOG/suites.log" rc=0
+  : > "$log"
+  need_node 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || return 2
+  echo "== CTXWIN_TEST_DEVICE=cuda: ops, nn, models, train, hf-parity" | tee -a "$log"
+  CTXWIN_TEST_DEVICE=cuda timeout 900 "${VITEST[@]}" test/ops test/nn test/models test/train test/hf-parity.test.ts 2>&1 | tee -a "$log" | grep -E "✓|×|FAIL|Error|Test Files|Tests " | sed -n '1,150p'
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+  echo "== CTXWIN_CUBLAS=0 CTXWIN_TEST_DEVICE=cuda: the fallback GEMM" | tee -a "$log"
+  CTXWIN_CUBLAS=0 CTXWIN_TEST_DEVICE=cuda timeout 300 "${VITEST[@]}" test/ops/matmul.test.ts 2>&1 | tee -a "$log" | grep -E "×|FAIL|Test Files|Tests " | sed -n '1,60p'
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+  return $rc
+}
+
+step_hf() {
+  local log="$LOG/hf.log" fx="$BUILD/hf-fixtures" ex="$BUILD/hf-export" rc=0
+  : > "$log"
+  rm -rf "$fx" "$ex"
+  echo "== python3 scripts/hf-parity.py make" | tee -a "$log"
+  PYTHONUNBUFFERED=1 timeout 600 python3 scripts/hf-parity.py make "$fx" 2>&1 | tee -a "$log" || return 1
+  [ -n "${OUT:-}" ] && tar -cJf "$OUT/hf-fixtures.tar.xz" -C "$fx" . && echo "fixtures packed: \$OUT/hf-fixtures.tar.xz (unpack into test/fixtures/hf)" | tee -a "$log"
+  need_node 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || return 2
+  local dev
+  for dev in cpu cuda; do
+    echo "== test/hf-parity.test.ts on $dev" | tee -a "$log"
+    CTXWIN_TEST_DEVICE=$dev CTXWIN_HF_FIXTURES="$fx" timeout 300 "${VITEST[@]}" test/hf-parity.test.ts 2>&1 | tee -a "$log" | grep -E "✓|×|rel err|Tests " | sed -n '1,80p'
+    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+  done
+  echo "== export: scripts/hf-export.mjs + hf-parity.py check" | tee -a "$log"
+  timeout 300 node scripts/hf-export.mjs "$ex" 2>&1 | tee -a "$log" || rc=1
+  PYTHONUNBUFFERED=1 timeout 300 python3 scripts/hf-parity.py check "$ex" 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+  return $rc
+}
+
+step_gemm() {
+  need_node || return 2
+  timeout 600 node bench/gemm-cuda.mjs 2>&1 | tee "$LOG/gemm.log"
 }
 
 for s in "${STEPS[@]}"; do
@@ -159,6 +216,7 @@ for s in "${STEPS[@]}"; do
   esac
   note=""
   case $s in
+    suites) note=$(grep -E "^ *Tests " "$LOG/suites.log" 2>/dev/null | tr -s ' ' | paste -sd ';' -) ;;
     test) note=$(grep -E "^== [0-9]+ runs" "$LOG/test.log" 2>/dev/null | tail -1) ;;
     build) note=$(grep -E "^warnings:" "$LOG/build.log" 2>/dev/null; true) ;;
     merge) note=$(grep -cE "MET" "$LOG/results.md" 2>/dev/null | sed 's/$/ target lines/') ;;
@@ -167,10 +225,17 @@ for s in "${STEPS[@]}"; do
 done
 
 echo
-echo "================ summary (logs: $LOG)"
-printf '%-9s | %-7s | %6s | %s\n' step status sec note
-for line in "${SUMMARY[@]}"; do echo "$line"; done
-[ -f "$LOG/results.md" ] && grep -E "^- " "$LOG/results.md"
+{
+  echo "================ summary (logs: $LOG)"
+  printf '%-9s | %-7s | %6s | %s\n' step status sec note
+  for line in "${SUMMARY[@]}"; do echo "$line"; done
+  [ -f "$LOG/results.md" ] && grep -E "^- " "$LOG/results.md"
+} | tee "$LOG/summary.txt"
+if [ -n "${OUT:-}" ]; then
+  tar -czf "$OUT/gpu-check-logs.tar.gz" -C "$BUILD" logs
+  cp "$LOG/summary.txt" "$OUT/"
+  [ -f "$LOG/results.md" ] && cp "$LOG/results.md" "$OUT/"
+fi
 for line in "${SUMMARY[@]}"; do
   case "$line" in *FAIL*|*timeout*) exit 1 ;; esac
 done

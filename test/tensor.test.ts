@@ -3,7 +3,7 @@
  * Symbol.dispose), memory() accounting going up and back down, and the CUDA-unavailable error.
  */
 import { describe, expect, it } from "vitest";
-import { attention, attentionBackward, backendInfo, memory, synchronize, Tensor } from "ctxwin";
+import { attention, attentionBackward, backendInfo, createModel, defaultDevice, memory, setDefaultDevice, synchronize, Tensor } from "ctxwin";
 import { Rng, suiteSeed } from "./reference/rng.js";
 
 const SEED = suiteSeed();
@@ -97,6 +97,40 @@ describe("Tensor", () => {
       escaped = w;
     }
     expect(() => escaped.dataSync()).toThrow(/dispose/);
+  });
+});
+
+describe("setDefaultDevice", () => {
+  it("is where tensors and models without a device go; rejects unknown devices; returns the previous one", () => {
+    const start = defaultDevice();
+    try {
+      expect(setDefaultDevice("cpu")).toBe(start);
+      expect(defaultDevice()).toBe("cpu");
+      const t = Tensor.from([1, 2], [2]);
+      expect(t.device).toBe("cpu");
+      t.dispose();
+      let err: (Error & { code?: string }) | undefined;
+      try {
+        setDefaultDevice("tpu" as never);
+      } catch (e) {
+        err = e as Error & { code?: string };
+      }
+      expect(err?.code).toBe("ERR_DEVICE");
+      expect(err?.message).toBe('setDefaultDevice: device: expected "cpu" or "cuda", got "tpu"');
+      expect(defaultDevice(), "a rejected device leaves the default alone").toBe("cpu");
+      // an explicit device always wins over the default
+      setDefaultDevice("cuda");
+      const c = Tensor.from([3], [1], { device: "cpu" });
+      expect(c.device).toBe("cpu");
+      c.dispose();
+      if (!backendInfo().cuda.available) {
+        // the default is honoured: without CUDA the first tensor made there says why
+        expect(() => Tensor.from([1], [1])).toThrow(/^CUDA backend unavailable: /);
+        expect(() => createModel({ vocabSize: 8, hiddenSize: 8, numLayers: 1, numHeads: 2 })).toThrow(/CUDA backend unavailable/);
+      }
+    } finally {
+      setDefaultDevice(start);
+    }
   });
 });
 

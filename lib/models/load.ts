@@ -11,7 +11,7 @@
  * and the actual shape.
  */
 import { CtxwinError } from "../errors.js";
-import { Tensor, checkDevice, checkDType, numel, type Device, type DType } from "../tensor.js";
+import { Tensor, checkDevice, checkDType, defaultDevice, numel, type Device, type DType } from "../tensor.js";
 import { resolvePositional, type Positional } from "../positional.js";
 import * as ops from "../ops/index.js";
 import { Builder, randomInit, type WeightFactory, type WeightKind } from "../nn/init.js";
@@ -71,7 +71,7 @@ export function weightSpecs(arch: ArchConfig): WeightSpec[] {
 /** A model with seeded HF-style random weights (normal(0, initializerRange), norms 1, biases 0). */
 export function createModel(config: ArchConfigInput | ArchConfig, opts: CreateModelOptions = {}): CausalLM {
   const arch = completeArch(config);
-  const device = checkDevice("createModel", "opts.device", opts.device ?? "cpu");
+  const device = checkDevice("createModel", "opts.device", opts.device ?? defaultDevice());
   const dtype = checkDType("createModel", "opts.dtype", opts.dtype ?? "f32");
   resolvePositional("createModel: config", arch.positional, arch.numHeads, arch.headDim);
   return buildModel(arch, randomInit({ seed: opts.seed ?? 0, std: arch.initializerRange, device, dtype }));
@@ -86,7 +86,7 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   const fn = "loadModel";
   if (typeof dir !== "string" || dir.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: dir: expected a checkpoint directory path, got ${JSON.stringify(dir)}`);
   if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object, got ${String(opts)}`);
-  const device = checkDevice(fn, "opts.device", opts.device ?? "cpu");
+  const device = checkDevice(fn, "opts.device", opts.device ?? defaultDevice());
   const dtype = checkDType(fn, "opts.dtype", opts.dtype ?? "f32");
   if (opts.adapter !== undefined && (typeof opts.adapter !== "string" || opts.adapter.length === 0)) {
     throw new CtxwinError("ERR_ARG", `${fn}: opts.adapter: expected a PEFT adapter directory path, got ${JSON.stringify(opts.adapter)}`);

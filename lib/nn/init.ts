@@ -3,7 +3,7 @@
  * the same constructors serve random initialisation (createModel), loading a checkpoint
  * (loadModel reads each name from the safetensors files) and anything else (tests).
  */
-import { Tensor, numel, type Device, type DType } from "../tensor.js";
+import { Tensor, defaultDevice, numel, type Device, type DType } from "../tensor.js";
 
 /** What a weight is for (decides the default initialisation). */
 export type WeightKind = "linear" | "bias" | "norm-weight" | "norm-bias" | "embedding" | "prefix" | "lora-a" | "lora-b";
@@ -68,7 +68,7 @@ export interface RandomInitOptions {
 export function randomInit(opts: RandomInitOptions = {}): WeightFactory {
   const rng = new Rng(opts.seed ?? 0);
   const std = opts.std ?? 0.02;
-  const topts = { device: opts.device ?? "cpu", dtype: opts.dtype ?? "f32" } as const;
+  const topts = { device: opts.device ?? defaultDevice(), dtype: opts.dtype ?? "f32" } as const;
   return (_name, shape, kind) => {
     const n = numel(shape);
     let data: Float32Array;
