@@ -73,6 +73,8 @@ export interface NativeAddon {
   /** Every op registered in native/src/ops (see lib/ops/run.ts). */
   runOp(name: string, inputs: (NativeTensor | null)[], attrs: object): [NativeTensor, number[], string][];
   opNames(): string[];
+  /** The ops with a kernel on this addon's device (a subset of opNames()). */
+  opKernels(): string[];
   /** CUDA addon only: throws with the reason when no usable device. */
   probe?(): string;
 }

@@ -21,6 +21,8 @@
 #               scripts/hf-export.mjs + hf-parity.py check (ctxwin-saved models in transformers).
 #               The fixtures come back as $OUT/hf-fixtures.tar.xz: unpack into test/fixtures/hf
 #     gemm      bench/gemm-cuda.mjs (matmul op: fallback kernels vs cuBLAS)
+#     models    bench/train.mjs and bench/forward.mjs --device cuda (a d=1024, 8-layer Llama-like
+#               model: training tokens/s and MFU, prefill and decode, each beside its baseline)
 #
 # Environment: CTXWIN_CUDA_ARCHS (default 90: -gencode arch=compute_90,code=sm_90), BENCH_T (e.g.
 # "4096 8192": T values for the torch baselines), GPU_CHECK_BUILD (default /tmp/ctxwin-gpu-check).
@@ -43,7 +45,7 @@ mkdir -p "$BUILD/obj" "$LOG"
 BIN=$BUILD/cuda_attention_test
 
 STEPS=("$@")
-[ ${#STEPS[@]} -eq 0 ] && STEPS=(smi build test sanitize bench torch merge addon suites hf gemm)
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(smi build test sanitize bench torch merge addon suites hf gemm models)
 
 declare -a SUMMARY
 record() {  # step status seconds note
@@ -194,6 +196,16 @@ step_hf() {
 step_gemm() {
   need_node || return 2
   timeout 600 node bench/gemm-cuda.mjs 2>&1 | tee "$LOG/gemm.log"
+}
+
+step_models() {
+  need_node || return 2
+  local rc=0
+  timeout 600 node bench/train.mjs --device cuda --d 1024 --layers 8 --heads 16 --seq 1024 --batch 8 --vocab 32000 2>&1 | tee "$LOG/train.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+  timeout 600 node bench/forward.mjs --device cuda --d 1024 --layers 8 --heads 16 --seq 1024 --batch 8 --prompt 512 --gen 64 --vocab 32000 2>&1 | tee "$LOG/forward.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+  return $rc
 }
 
 for s in "${STEPS[@]}"; do

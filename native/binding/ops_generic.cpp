@@ -108,6 +108,17 @@ Napi::Value op_names_fn(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// The ops that have a kernel on this addon's device (the CUDA addon answers without touching CUDA:
+// kernels are registered at load), so a missing registration shows on any host.
+Napi::Value op_kernels_fn(const Napi::CallbackInfo& info) {
+  const char* device = default_device().name();
+  Napi::Array a = Napi::Array::New(info.Env());
+  uint32_t n = 0;
+  for (const std::string& name : op_names())
+    if (find_kernel(device, name)) a.Set(n++, Napi::String::New(info.Env(), name));
+  return a;
+}
+
 }  // namespace
 
 void export_generic_ops(Napi::Env env, Napi::Object exports) {
@@ -115,6 +126,7 @@ void export_generic_ops(Napi::Env env, Napi::Object exports) {
   register_device_kernels();
   exports.Set("runOp", Napi::Function::New(env, run_op_fn, "runOp"));
   exports.Set("opNames", Napi::Function::New(env, op_names_fn, "opNames"));
+  exports.Set("opKernels", Napi::Function::New(env, op_kernels_fn, "opKernels"));
 }
 
 }  // namespace ctxwin::binding

@@ -3,6 +3,10 @@
  * sum, sumsq, globalNorm, concat, slice, copyInto — against float64 references in f32 and half
  * types, plus argument errors (also the native checks, reached through runOp directly).
  */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
   add,
@@ -25,6 +29,8 @@ import { close, randn, rngFor, rounded, SEED, T, throwsWith, tolFor, vals, type 
 
 announceSeed("ops.misc", SEED);
 
+const cudaAddonPath = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "build-cuda", "Release", "ctxwin_cuda.node");
+
 describe("registry", () => {
   it("every op of the contract is registered with a CPU kernel", () => {
     const names = cpuBackend().opNames();
@@ -35,6 +41,16 @@ describe("registry", () => {
     ]) {
       expect(names, op).toContain(op);
     }
+    expect(cpuBackend().opKernels().sort(), "every registered op has a CPU kernel").toEqual([...names].sort());
+  });
+
+  // The CUDA addon registers its kernels at load without touching CUDA, so this runs on any host
+  // where the addon was built (CI builds it): a CUDA kernel left unregistered fails here.
+  it.skipIf(!existsSync(cudaAddonPath))("every registered op has a CUDA kernel in the CUDA addon", () => {
+    const cuda = createRequire(import.meta.url)(cudaAddonPath) as { opNames(): string[]; opKernels(): string[]; device: string };
+    expect(cuda.device).toBe("cuda");
+    expect(cuda.opNames().sort()).toEqual(cpuBackend().opNames().sort());
+    expect(cuda.opKernels().sort()).toEqual(cuda.opNames().sort());
   });
 });
 
