@@ -8,9 +8,13 @@ Needs torch, transformers and peft (the GPU machine has them; CPU float32 is use
       dynamic and YaRN rope / explicit head_dim with biases, Mistral with a sliding window, Qwen2
       with qkv bias and windowed layers, BLOOM with a non-power-of-two head count) and PEFT adapters
       (LoRA, rsLoRA, prefix tuning, LoRA on BLOOM's fused query_key_value), saves them with
-      save_pretrained, and writes each case's input ids and transformers' logits to
-      OUT/<case>/expected.json. test/hf-parity.test.ts loads every case with ctxwin's loadModel
-      and compares the logits (1e-4 relative). Commit OUT as test/fixtures/hf.
+      save_pretrained, and writes each case's input ids and transformers' logits (and, for the
+      base models, 12 greedily generated tokens from model.generate) to OUT/<case>/expected.json.
+      Tokenizers: byte-level BPE tokenizer.json files trained with HF `tokenizers` (GPT-2 style,
+      and Llama-3 style: NFC, a Split regex + ByteLevel, a BOS template) with their encodings and
+      decodings of awkward strings in OUT/tok-*/expected.json.
+      test/hf-parity.test.ts loads every case with ctxwin's loadModel / loadTokenizer and compares
+      (logits 1e-4 relative; token ids exactly). Commit OUT as test/fixtures/hf.
 
   python3 scripts/hf-parity.py check DIR
       The other direction: DIR/<case>/ holds a model (and adapter) saved by ctxwin's saveModel /
@@ -119,6 +123,103 @@ def expected(ids, logits, **extra):
     }
 
 
+def greedy(model, ids, new_tokens=12):
+    """Greedy continuation of ids[0] (no EOS stop, so every run yields new_tokens tokens)."""
+    gc = model.generation_config
+    gc.eos_token_id = None
+    gc.pad_token_id = 0
+    with torch.no_grad():
+        out = model.generate(input_ids=ids[:1], attention_mask=torch.ones_like(ids[:1]), max_new_tokens=new_tokens,
+                             do_sample=False, generation_config=gc)
+    return out[0, ids.shape[1]:].tolist()
+
+
+# Strings that break naive tokenizers: whitespace runs, tabs and CRLF, digits, contractions in
+# both cases, accents (composed and decomposed), CJK, emoji, an added special token inside text.
+TOKENIZER_TEXTS = [
+    "Hello world! This is a test.",
+    "  leading spaces, trailing spaces   ",
+    "a  b   c\n\n\td\r\ne\t\t f",
+    "12345 678 3.14159 1,000,000",
+    "I'm sure they'll say WE'VE done it; don't CAN'T won't",
+    "naïve café Ünïcödé — “quotes” …",
+    "cafe\u0301 and café (decomposed and composed)",
+    "日本語のテキストと中文字符",
+    "emoji 😀🎉👩‍👩‍👧 mixed with text",
+    "before<|endoftext|>after",
+    "",
+    " ",
+    "\n",
+]
+
+
+def tokenizer_corpus():
+    words = ("the of and to in is was for on that with as by at from it an be this which or are have not had his but "
+             "they were all one their been has more when there if will so no out what up about who them can some time "
+             "could these two may then do first any my now such like our over man me even most made after also did").split()
+    g = torch.Generator().manual_seed(11)
+    lines = []
+    for _ in range(400):
+        n = int(torch.randint(4, 16, (1,), generator=g))
+        idx = torch.randint(0, len(words), (n,), generator=g).tolist()
+        lines.append(" ".join(words[i] for i in idx) + ".")
+    return lines + TOKENIZER_TEXTS * 3
+
+
+def make_tokenizers(out, rows):
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    llama3_split = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                    r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+    cases = {
+        "tok-gpt2": "GPT-2 style: ByteLevel pre-tokenizer (its regex), ByteLevel decoder, <|endoftext|> special",
+        "tok-llama3": "Llama-3 style: NFC, Split(regex, isolated) + ByteLevel(use_regex=False), BOS template",
+    }
+    for name, note in cases.items():
+        d = os.path.join(out, name)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        tok = Tokenizer(models.BPE())
+        if name == "tok-gpt2":
+            tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+            specials = ["<|endoftext|>"]
+        else:
+            tok.normalizer = normalizers.NFC()
+            tok.pre_tokenizer = pre_tokenizers.Sequence([
+                pre_tokenizers.Split(Regex(llama3_split), behavior="isolated", invert=False),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ])
+            specials = ["<|begin_of_text|>", "<|endoftext|>"]
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                      show_progress=False)
+        tok.train_from_iterator(tokenizer_corpus(), trainer)
+        if name == "tok-gpt2":
+            tok.post_processor = processors.ByteLevel(trim_offsets=False)
+        else:
+            bos = tok.token_to_id("<|begin_of_text|>")
+            tok.post_processor = processors.TemplateProcessing(single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A $B",
+                                                               special_tokens=[("<|begin_of_text|>", bos)])
+        tok.save(os.path.join(d, "tokenizer.json"))
+        tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))  # what a user of the file gets
+        entries = []
+        for text in TOKENIZER_TEXTS:
+            with_special = tok.encode(text).ids
+            plain = tok.encode(text, add_special_tokens=False).ids
+            entries.append({
+                "text": text,
+                "ids": with_special,
+                "idsNoSpecial": plain,
+                "decoded": tok.decode(with_special, skip_special_tokens=False),
+                "decodedSkipSpecial": tok.decode(with_special, skip_special_tokens=True),
+            })
+        import tokenizers
+
+        save_json(os.path.join(d, "expected.json"), {"case": name, "tokenizer": True, "note": note,
+                                                     "tokenizers": tokenizers.__version__, **versions(), "texts": entries})
+        rows.append((name, note, (len(entries), tok.get_vocab_size())))
+
+
 def save_model(model, path):
     os.makedirs(path, exist_ok=True)
     model.save_pretrained(path)
@@ -196,7 +297,8 @@ def make(out):
         model = load_pretrained(d)
         ids = ids_for(V, B, T, 7 + i)
         lg = logits_of(model, ids)
-        save_json(os.path.join(d, "expected.json"), expected(ids, lg, case=name, modelType=kind, note=note))
+        gen = {"prompt": ids[0, :8].tolist(), "tokens": greedy(model, ids[:, :8])}
+        save_json(os.path.join(d, "expected.json"), expected(ids, lg, case=name, modelType=kind, note=note, generate=gen))
         rows.append((name, note, tuple(lg.shape)))
     from peft import PeftModel, get_peft_model
 
@@ -215,11 +317,12 @@ def make(out):
         lg = logits_of(model, ids)
         save_json(os.path.join(d, "expected.json"), expected(ids, lg, case=name, base=base, adapter="adapter", note=note))
         rows.append((name, note, tuple(lg.shape)))
+    make_tokenizers(out, rows)
     with open(os.path.join(out, "README.md"), "w") as f:
         v = versions()
         f.write("# HF parity fixtures\n\nWritten by `python3 scripts/hf-parity.py make` with "
                 f"transformers {v['transformers']}, peft {v['peft']}, torch {v['torch']} (CPU, float32, eager attention).\n"
-                "Checked by test/hf-parity.test.ts.\n\n| case | what | logits |\n|---|---|---|\n")
+                "Checked by test/hf-parity.test.ts.\n\n| case | what | logits shape / (texts, vocab) |\n|---|---|---|\n")
         for name, note, shape in rows:
             f.write(f"| {name} | {note} | {list(shape)} |\n")
     for name, note, shape in rows:

@@ -5,7 +5,10 @@
  * Every case is loaded with loadModel (+ adapter) and must give the same logits within 1e-4
  * relative (f32). Each base checkpoint is also checked with its config.json rewritten in the other
  * transformers form (4: rope_theta + rope_scaling, 5: rope_parameters), BLOOM also without the
- * "transformer." key prefix, and every case in bf16 within bf16's precision.
+ * "transformer." key prefix, and every case in bf16 within bf16's precision; base models also
+ * greedily generate the same 12 tokens as transformers' model.generate. Tokenizer cases
+ * (tok-*: tokenizer.json trained by HF `tokenizers`) must encode and decode every text exactly
+ * as `tokenizers` did.
  * CTXWIN_HF_FIXTURES=<dir> checks another fixture directory (e.g. freshly made ones).
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -13,7 +16,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { loadModel } from "ctxwin";
+import { generateAll, loadModel, loadTokenizer } from "ctxwin";
 import { fmt, maxAbs, relErr } from "./reference/util.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -30,18 +33,29 @@ interface Expected {
   ids: number[][];
   shape: [number, number, number];
   logits: number[];
+  generate?: { prompt: number[]; tokens: number[] };
 }
 
-function readCases(): Expected[] {
+interface TokenizerExpected {
+  case: string;
+  tokenizer: true;
+  note?: string;
+  tokenizers: string;
+  texts: { text: string; ids: number[]; idsNoSpecial: number[]; decoded: string; decodedSkipSpecial: string }[];
+}
+
+function readCases(): (Expected | TokenizerExpected)[] {
   if (!existsSync(fixtures)) return [];
   return readdirSync(fixtures)
     .filter((c) => existsSync(join(fixtures, c, "expected.json")))
     .sort()
-    .map((c) => JSON.parse(readFileSync(join(fixtures, c, "expected.json"), "utf8")) as Expected);
+    .map((c) => JSON.parse(readFileSync(join(fixtures, c, "expected.json"), "utf8")) as Expected | TokenizerExpected);
 }
 
-const cases = readCases();
-if (cases.length === 0) console.warn(`test/hf-parity.test.ts: no fixtures in ${fixtures}: run \`python3 scripts/hf-parity.py make ${fixtures}\` where transformers and peft are installed`);
+const all = readCases();
+const cases = all.filter((c): c is Expected => !("tokenizer" in c));
+const tokenizerCases = all.filter((c): c is TokenizerExpected => "tokenizer" in c);
+if (all.length === 0) console.warn(`test/hf-parity.test.ts: no fixtures in ${fixtures}: run \`python3 scripts/hf-parity.py make ${fixtures}\` where transformers and peft are installed`);
 
 async function logitsOf(dir: string, exp: Expected, opts: { adapter?: string; dtype?: "f32" | "bf16" } = {}): Promise<Float32Array> {
   const model = await loadModel(dir, { adapter: opts.adapter, dtype: opts.dtype });
@@ -119,6 +133,18 @@ describe.skipIf(cases.length === 0)(`HF parity: logits of transformers/peft chec
       expectClose(await logitsOf(modelDir, exp, { adapter }), exp, TOL, exp.case);
     });
 
+    if (exp.generate) {
+      const g = exp.generate;
+      it(`${exp.case}: greedy generation with the KV cache = transformers' generate (${g.tokens.length} tokens)`, async () => {
+        const model = await loadModel(modelDir, { adapter });
+        try {
+          expect(await generateAll(model, g.prompt, { maxNewTokens: g.tokens.length })).toEqual(g.tokens);
+        } finally {
+          model.dispose();
+        }
+      });
+    }
+
     it(`${exp.case}: bf16 weights within bf16 precision`, async () => {
       expectClose(await logitsOf(modelDir, exp, { adapter, dtype: "bf16" }), exp, 5e-2, `${exp.case} bf16`);
     });
@@ -155,5 +181,20 @@ describe.skipIf(cases.length === 0)(`HF parity: logits of transformers/peft chec
         });
       }
     }
+  }
+});
+
+describe.skipIf(tokenizerCases.length === 0)(`HF parity: tokenizer.json files trained by HF tokenizers (${fixtures})`, () => {
+  for (const exp of tokenizerCases) {
+    it(`${exp.case}${exp.note ? ` (${exp.note})` : ""}: encode and decode as tokenizers ${exp.tokenizers}`, async () => {
+      const tok = await loadTokenizer(join(fixtures, exp.case));
+      for (const t of exp.texts) {
+        const what = `${exp.case} ${JSON.stringify(t.text)}`;
+        expect(tok.encode(t.text), `${what}: ids`).toEqual(t.ids);
+        expect(tok.encode(t.text, { addSpecialTokens: false }), `${what}: ids without special tokens`).toEqual(t.idsNoSpecial);
+        expect(tok.decode(t.ids), `${what}: decode`).toBe(t.decoded);
+        expect(tok.decode(t.ids, { skipSpecialTokens: true }), `${what}: decode skipping special tokens`).toBe(t.decodedSkipSpecial);
+      }
+    });
   }
 });
