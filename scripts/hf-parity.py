@@ -282,7 +282,7 @@ def load_pretrained(path):
 
     model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=torch.float32) \
         if transformers_major() >= 5 else AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", torch_dtype=torch.float32)
-    return model.eval()
+    return model.to(torch.float32).eval()  # some Auto paths have ignored dtype (transformers#46459)
 
 
 def make(out):
