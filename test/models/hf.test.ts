@@ -7,7 +7,7 @@
  * and the positional override.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { memory, synchronize } from "ctxwin";
+import { defaultDevice, memory, synchronize } from "ctxwin";
 import { loadModel } from "../../dist/models/index.js";
 import { naiveForward, type RefConfig, type RefPositional, type Weights } from "./naive.js";
 import { bloomCfg, llamaCfg, randomWeights, rmDir, tmpDir, writeCheckpoint, TestRng, type ConfigExtras } from "./fixtures.js";
@@ -34,7 +34,7 @@ function randomIds(B: number, T: number, V: number, seed: number): number[][] {
 async function check(cfg: RefConfig, x: ConfigExtras & { shards?: number; dtype?: "F32" | "BF16"; override?: RefPositional; weights?: Weights } = {}): Promise<number> {
   const w = x.weights ?? randomWeights(cfg, 100 + n);
   const dir = writeCheckpoint(`${root}/m${n++}`, cfg, w, x);
-  const before = (await synchronize(), memory().cpu?.tensors ?? 0);
+  const before = (await synchronize(), memory()[defaultDevice()]?.tensors ?? 0);
   const model = await loadModel(dir, x.override ? { positional: x.override as never } : {});
   const ids = randomIds(2, 7, cfg.vocab, n);
   const logits = await model.forward(ids);
@@ -42,7 +42,7 @@ async function check(cfg: RefConfig, x: ConfigExtras & { shards?: number; dtype?
   const got = await logits.data();
   logits.dispose();
   model.dispose();
-  expect((await synchronize(), memory().cpu?.tensors ?? 0)).toBe(before);
+  expect((await synchronize(), memory()[defaultDevice()]?.tensors ?? 0)).toBe(before);
   const ref = naiveForward(cfg, x.dtype === "BF16" ? roundBf16(w) : w, ids, { positional: x.override });
   const e = relErr(got, ref);
   if (process.env.CTXWIN_SHOW_ERR) console.log(`rel err ${e.toExponential(2)}`);

@@ -4,7 +4,7 @@
  * and sliding-window perplexity equals exp(mean NLL) computed naively (float64) with the HF recipe.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { memory, synchronize } from "ctxwin";
+import { defaultDevice, memory, synchronize } from "ctxwin";
 import { loadModel, createModel } from "../../dist/models/index.js";
 import { generate, generateAll, perplexity, sampleToken } from "../../dist/infer/index.js";
 import { Rng } from "../../dist/nn/index.js";
@@ -39,11 +39,11 @@ describe("generate: KV cache", () => {
         writePrefixAdapter(adapter, cfg, x.prefix, 3);
       }
       const model = await loadModel(dir, { adapter });
-      const before = (await synchronize(), memory().cpu?.tensors ?? 0);
+      const before = (await synchronize(), memory()[defaultDevice()]?.tensors ?? 0);
       const prompt = [1, 5, 2, 7];
       const got = await generateAll(model, prompt, { maxNewTokens: 8 });
       expect(got.length).toBe(8);
-      expect((await synchronize(), memory().cpu?.tensors ?? 0)).toBe(before); // the cache is freed
+      expect((await synchronize(), memory()[defaultDevice()]?.tensors ?? 0)).toBe(before); // the cache is freed
       // reference: full forward over prompt + generated so far
       const seq = [...prompt];
       for (let s = 0; s < 8; s++) {
@@ -70,9 +70,9 @@ describe("generate: KV cache", () => {
     const stopped = await generateAll(model, [1, 2, 3], { maxNewTokens: 6, stop: [greedy[2]!] });
     expect(stopped).toEqual(greedy.slice(0, greedy.indexOf(greedy[2]!)));
     // early exit from the stream frees the cache
-    const before = (await synchronize(), memory().cpu?.tensors ?? 0);
+    const before = (await synchronize(), memory()[defaultDevice()]?.tensors ?? 0);
     for await (const _ of generate(model, [1, 2], { maxNewTokens: 5 })) break;
-    expect((await synchronize(), memory().cpu?.tensors ?? 0)).toBe(before);
+    expect((await synchronize(), memory()[defaultDevice()]?.tensors ?? 0)).toBe(before);
     await expect(generateAll(model, [], { maxNewTokens: 2 })).rejects.toThrow(/prompt/);
     await expect(generateAll(model, [1], { maxNewTokens: 2, topP: 0 })).rejects.toThrow(/topP/);
     model.dispose();

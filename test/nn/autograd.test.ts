@@ -3,7 +3,7 @@
  * tape's bookkeeping (accumulation, frozen inputs, retained grads, no leaks).
  */
 import { describe, expect, it } from "vitest";
-import { memory, synchronize, Tensor } from "ctxwin";
+import { defaultDevice, memory, synchronize, Tensor } from "ctxwin";
 import { F, leaf, constant, noGrad, Parameter, Tape, Variable } from "../../dist/nn/index.js";
 import { gradcheck, Rand } from "./gradcheck.js";
 
@@ -14,7 +14,7 @@ const ids = (n: number, V: number) => Float32Array.from({ length: n }, () => Mat
 /** Live CPU tensors once queued work finished (disposal waits for the work using a tensor). */
 async function liveTensors(): Promise<number> {
   await synchronize();
-  return memory().cpu?.tensors ?? 0;
+  return memory()[defaultDevice()]?.tensors ?? 0;
 }
 
 describe("autograd: op backwards vs finite differences", () => {

@@ -5,7 +5,7 @@
  * nothing leaks across forward + backward; a few AdamW steps learn a tiny task.
  */
 import { describe, expect, it } from "vitest";
-import { memory, synchronize, Tensor } from "ctxwin";
+import { defaultDevice, memory, synchronize, Tensor } from "ctxwin";
 import { Tape, noGrad, Parameter } from "../../dist/nn/index.js";
 import { createModel, lmTargets } from "../../dist/models/index.js";
 import { addLora, addPrefix } from "../../dist/peft/index.js";
@@ -14,7 +14,7 @@ import { Rand } from "./gradcheck.js";
 
 const live = async () => {
   await synchronize();
-  return memory().cpu?.tensors ?? 0;
+  return memory()[defaultDevice()]?.tensors ?? 0;
 };
 const tiny = (family: "llama" | "bloom", extra: object = {}) =>
   createModel(
