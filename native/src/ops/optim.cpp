@@ -7,9 +7,27 @@
 // attrs: lr (required), beta1 0.9, beta2 0.999, eps 1e-8, weightDecay 0.01, step (required,
 // 1-based), maxNorm 0, gradScale 1. param f32/bf16/f16 (updated in f32, rounded back); grad the
 // param's shape, any dtype; m, v f32 of the param's shape.
+#include "ops/adamw_step.h"
+
 #include "ops/op_util.h"
 
 namespace ctxwin {
+
+AdamWStep adamw_step(const Attrs& a, double clip) {
+  double lr = a.num("lr", 0.0), b1 = a.num("beta1", 0.9), b2 = a.num("beta2", 0.999);
+  double step = a.num("step", 1.0), eps = a.num("eps", 1e-8), wd = a.num("weightDecay", 0.01);
+  AdamWStep s;
+  s.decay = (float)(1.0 - lr * wd);
+  s.beta1 = (float)b1;
+  s.beta2 = (float)b2;
+  s.one_minus_beta1 = (float)(1.0 - b1);
+  s.one_minus_beta2 = (float)(1.0 - b2);
+  s.step_size = (float)(lr / (1.0 - std::pow(b1, step)));
+  s.inv_bias_c2_sqrt = (float)(1.0 / std::sqrt(1.0 - std::pow(b2, step)));
+  s.eps = (float)eps;
+  s.grad_mul = (float)(a.num("gradScale", 1.0) * clip);
+  return s;
+}
 
 namespace {
 

@@ -11,20 +11,9 @@
 #include <cstdint>
 
 #include "ctxwin/dtype.h"
+#include "ops/adamw_step.h"
 
 namespace ctxwin::cpu {
-
-// One AdamW step's scalars, computed in f64 by the driver and rounded once (as PyTorch does with
-// its Python-float hyper-parameters).
-struct AdamWStep {
-  float decay;                             // 1 - lr * weightDecay
-  float beta1, beta2;
-  float one_minus_beta1, one_minus_beta2;  // (1 - 0.999f would be 4.7e-5 off in f32)
-  float step_size;                         // lr / (1 - beta1^step)
-  float inv_bias_c2_sqrt;                  // 1 / sqrt(1 - beta2^step)
-  float eps;
-  float grad_mul;                          // gradScale * clip coefficient
-};
 
 struct RowKernels {
   const char* name;

@@ -1,7 +1,7 @@
 // CUDA kernel of adamw (native/src/ops/optim.cpp): in place on param, m, v.
 //
-// The step's scalars are computed on the host in f64 and rounded once, exactly as the CPU
-// driver does. The clip coefficient depends on `norm`, which is device data produced by an
+// The step's scalars come from adamw_step (ops/adamw_step.h, shared with the CPU kernel): f64,
+// rounded once. The clip coefficient depends on `norm`, which is device data produced by an
 // earlier kernel (global_norm): a one-thread kernel turns it into the gradient multiplier on
 // the device, so the host never waits for it. The element loop does the CPU's operations in
 // the CPU's order with explicitly rounded intrinsics (no FMA contraction, IEEE sqrt and
@@ -10,6 +10,7 @@
 
 #include "cuda/ops/device_util.cuh"
 #include "cuda/ops/kernels.h"
+#include "ops/adamw_step.h"
 
 namespace ctxwin::cuda {
 
@@ -17,32 +18,17 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// The CPU's AdamWStep (row_kernels.h), f32 scalars of one step.
-struct AdamWScalars {
-  float decay;  // 1 - lr * weightDecay
-  float beta1, beta2;
-  float one_minus_beta1, one_minus_beta2;
-  float step_size;         // lr / (1 - beta1^step)
-  float inv_bias_c2_sqrt;  // 1 / sqrt(1 - beta2^step)
-  float eps;
-  float grad_mul;  // gradScale (times the clip coefficient unless grad_mul_dev is given)
-};
-
-// *grad_mul = (float)(gradScale * min(1, maxNorm / (|gradScale| * norm + 1e-6))), in f64 as the
-// CPU (a NaN quotient gives 1, like std::min(1.0, q)).
+// *grad_mul = (float)(gradScale * adamw_clip(...)): the CPU's grad_mul, from the norm on the device.
 template <typename N>
 __global__ void clip_kernel(const N* __restrict__ norm, double max_norm, double grad_scale, float* __restrict__ grad_mul) {
   if (blockIdx.x != 0 || threadIdx.x != 0) return;
-  double eff = fabs(grad_scale) * (double)ld(norm, 0);
-  double q = max_norm / (eff + 1e-6);
-  double clip = q < 1.0 ? q : 1.0;
-  *grad_mul = (float)(grad_scale * clip);
+  *grad_mul = (float)(grad_scale * adamw_clip(max_norm, grad_scale, ld(norm, 0)));
 }
 
 // One step on n elements; grad_mul_dev (when not null) overrides s.grad_mul.
 template <typename P, typename G>
 __global__ void adamw_kernel(P* __restrict__ p, const G* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
-                             size_t n, AdamWScalars s, const float* __restrict__ grad_mul_dev) {
+                             size_t n, AdamWStep s, const float* __restrict__ grad_mul_dev) {
   const float gm = grad_mul_dev ? *grad_mul_dev : s.grad_mul;
   size_t stride = (size_t)gridDim.x * blockDim.x;
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
@@ -63,20 +49,8 @@ void adamw_op(OpContext& c) {
   float* m = (float*)c.in[2]->data();
   float* v = (float*)c.in[3]->data();
   const Storage* norm_t = c.in.size() > 4 ? c.in[4] : nullptr;
-  const Attrs& a = c.attrs;
-  double lr = a.num("lr", 0.0), b1 = a.num("beta1", 0.9), b2 = a.num("beta2", 0.999);
-  double step = a.num("step", 1.0), max_norm = a.num("maxNorm", 0.0), grad_scale = a.num("gradScale", 1.0);
-  double eps = a.num("eps", 1e-8), wd = a.num("weightDecay", 0.01);
-  AdamWScalars s;
-  s.decay = (float)(1.0 - lr * wd);
-  s.beta1 = (float)b1;
-  s.beta2 = (float)b2;
-  s.one_minus_beta1 = (float)(1.0 - b1);
-  s.one_minus_beta2 = (float)(1.0 - b2);
-  s.step_size = (float)(lr / (1.0 - std::pow(b1, step)));
-  s.inv_bias_c2_sqrt = (float)(1.0 / std::sqrt(1.0 - std::pow(b2, step)));
-  s.eps = (float)eps;
-  s.grad_mul = (float)grad_scale;  // clip 1
+  double max_norm = c.attrs.num("maxNorm", 0.0), grad_scale = c.attrs.num("gradScale", 1.0);
+  const AdamWStep s = adamw_step(c.attrs, 1.0);  // grad_mul = gradScale: clip 1 unless the device says otherwise
   size_t n = (size_t)p.numel();
   if (n == 0) return;
   cudaStream_t stream = device_stream();
