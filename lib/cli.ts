@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
-import { backendInfo, CtxwinError } from "./index.js";
+import { backendInfo, CtxwinError, ops, Tensor } from "./index.js";
 import { packageRoot } from "./backend.js";
 import { PRESET_NAMES, type PresetName } from "./study/presets.js";
 import { runStudy } from "./study/study.js";
@@ -149,13 +149,42 @@ export function doctorReport(): string {
   row("features", Object.entries(info.cpu.features).filter(([, on]) => on).map(([k]) => k).join(" ") || "none");
   lines.push("");
   if (info.cuda.available) {
-    lines.push("cuda backend    ok");
-    for (const [k, v] of Object.entries(info.cuda.info as Record<string, unknown>)) row(k, String(v));
+    // A small product on the GPU, checked against the CPU: the kernels really run on this device
+    // (an addon built for another architecture fails here), and the GEMM backend gets chosen.
+    const smoke = cudaSmokeTest();
+    lines.push(`cuda backend    ${smoke === null ? "ok" : "FAILED"}`);
+    if (smoke !== null) row("smoke test", smoke);
+    const after = backendInfo().cuda; // re-read: the smoke test chose the GEMM backend
+    for (const [k, v] of Object.entries((after.available ? after.info : info.cuda.info) as Record<string, unknown>)) row(k, String(v));
   } else {
     lines.push("cuda backend    unavailable");
     row("reason", info.cuda.reason);
   }
   return lines.join("\n");
+}
+
+/** null when a 37×53·53×19 matmul on CUDA matches the CPU's, else what went wrong. */
+function cudaSmokeTest(): string | null {
+  const made: Tensor[] = [];
+  try {
+    const a = new Float32Array(37 * 53).map((_, i) => Math.sin(i));
+    const b = new Float32Array(53 * 19).map((_, i) => Math.cos(i));
+    const want = ops.matmul(Tensor.from(a, [37, 53]), Tensor.from(b, [53, 19]));
+    const got = ops.matmul(Tensor.from(a, [37, 53], { device: "cuda" }), Tensor.from(b, [53, 19], { device: "cuda" }));
+    made.push(want, got);
+    const w = want.dataSync(), g = got.dataSync();
+    let err = 0, ref = 0;
+    for (let i = 0; i < w.length; i++) {
+      err += (g[i]! - w[i]!) ** 2;
+      ref += w[i]! ** 2;
+    }
+    const rel = Math.sqrt(err / ref);
+    return rel < 1e-5 ? null : `a 37x53 by 53x19 matmul differs from the CPU's by ${rel.toExponential(2)} (relative)`;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    for (const t of made) t.dispose();
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
