@@ -13,8 +13,9 @@
 #     merge     bench/attention-cuda.py: one markdown table with ratios (for bench/RESULTS.md)
 #     addon     the CUDA addon: carried prebuilt (scripts/pack-device.sh) or built here with
 #               scripts/build-cuda.mjs (needs node headers), then vitest test/gpu
-#     suites    the op / nn / model / training / HF-parity suites with CTXWIN_TEST_DEVICE=cuda
-#               (every tensor on CUDA, checked against the suites' float64 references), and the
+#     suites    the op / attention / nn / model / training / HF-parity suites with
+#               CTXWIN_TEST_DEVICE=cuda (every tensor on CUDA, checked against the suites'
+#               float64 references: the attention kernels through the addon too), and the
 #               matmul suite again with CTXWIN_CUBLAS=0 (the fallback GEMM)
 #     hf        scripts/hf-parity.py make (transformers + peft logits of tiny checkpoints and
 #               adapters) -> vitest test/hf-parity.test.ts on CPU and CUDA; then the other way:
@@ -162,8 +163,9 @@ step_suites() {
   : > "$log"
   need_node 2>&1 | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || return 2
-  echo "== CTXWIN_TEST_DEVICE=cuda: ops, nn, models, train, hf-parity" | tee -a "$log"
-  CTXWIN_TEST_DEVICE=cuda timeout 900 "${VITEST[@]}" test/ops test/nn test/models test/train test/hf-parity.test.ts 2>&1 | tee -a "$log" | grep -E "✓|×|FAIL|Error|Test Files|Tests " | sed -n '1,150p'
+  echo "== CTXWIN_TEST_DEVICE=cuda: ops, attention, nn, models, train, hf-parity" | tee -a "$log"
+  CTXWIN_TEST_DEVICE=cuda timeout 900 "${VITEST[@]}" test/ops test/attention.forward.test.ts test/attention.backward.test.ts \
+    test/attention.lowp.test.ts test/nn test/models test/train test/hf-parity.test.ts 2>&1 | tee -a "$log" | grep -E "×|FAIL|Test Files|Tests " | sed -n '1,80p'
   [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
   echo "== CTXWIN_CUBLAS=0 CTXWIN_TEST_DEVICE=cuda: the fallback GEMM" | tee -a "$log"
   CTXWIN_CUBLAS=0 CTXWIN_TEST_DEVICE=cuda timeout 300 "${VITEST[@]}" test/ops/matmul.test.ts 2>&1 | tee -a "$log" | grep -E "×|FAIL|Test Files|Tests " | sed -n '1,60p'

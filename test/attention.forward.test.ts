@@ -27,7 +27,7 @@ describe("attention forward (f32) vs float64 reference", () => {
         const out = attention(t.q, t.k, t.v, cs.opts);
         expect(out.shape).toEqual(qShape(cs));
         expect(out.dtype).toBe("f32");
-        expect(out.device).toBe("cpu");
+        expect(out.device).toBe(t.q.device); // the inputs' device (CUDA under CTXWIN_TEST_DEVICE=cuda)
         const got = await out.data();
         out.dispose();
         const want = attentionRef({ q: x.q, k: x.k, v: x.v, qShape: qShape(cs), kShape: kShape(cs) }, cs.opts);
