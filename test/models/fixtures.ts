@@ -8,37 +8,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RefConfig, RefPositional, Weights, W } from "./naive.js";
-
-/** Seeded uniform/normal numbers (independent of lib's Rng). */
-export class TestRng {
-  s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 1;
-  }
-  next(): number {
-    // xorshift32
-    let x = this.s;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    this.s = x;
-    return x / 4294967296;
-  }
-  normal(): number {
-    const u = Math.max(this.next(), 1e-12);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
-  }
-  array(n: number, std: number, mean = 0): Float32Array {
-    const a = new Float32Array(n);
-    for (let i = 0; i < n; i++) a[i] = mean + std * this.normal();
-    return a;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-}
+import { XorShift32 } from "../reference/rng.js";
 
 export function tmpDir(tag: string): string {
   return mkdtempSync(join(tmpdir(), `ctxwin-${tag}-`));
@@ -111,7 +81,7 @@ export function writeWeights(dir: string, w: Weights, opts: { shards?: number; d
 
 /** Random HF-named weights for a RefConfig. Norm weights near 1, biases small. */
 export function randomWeights(cfg: RefConfig, seed: number): Weights {
-  const rng = new TestRng(seed);
+  const rng = new XorShift32(seed);
   const w: Weights = new Map();
   const put = (name: string, shape: number[], std: number, mean = 0): void => {
     w.set(name, { data: rng.array(shape.reduce((a, b) => a * b, 1), std, mean), shape });
@@ -261,7 +231,7 @@ export function writeLoraAdapter(
   opts: { r: number; alpha: number; seed: number; targetModules?: string[]; rslora?: boolean },
 ): Map<string, { A: W; B: W }> {
   mkdirSync(dir, { recursive: true });
-  const rng = new TestRng(opts.seed);
+  const rng = new XorShift32(opts.seed);
   const out = new Map<string, { A: W; B: W }>();
   const tensors: Weights = new Map();
   for (const m of modules) {
@@ -316,7 +286,7 @@ export function mergedWeights(base: Weights, lora: Map<string, { A: W; B: W }>, 
 /** A PEFT PREFIX_TUNING adapter dir; returns the per-layer keys/values [P, Hkv, D] it encodes. */
 export function writePrefixAdapter(dir: string, cfg: RefConfig, P: number, seed: number): { keys: Float64Array[]; values: Float64Array[] } {
   mkdirSync(dir, { recursive: true });
-  const rng = new TestRng(seed);
+  const rng = new XorShift32(seed);
   const L = cfg.layers;
   const kvd = cfg.kvHeads * cfg.headDim;
   const emb = rng.array(P * L * 2 * kvd, 1);

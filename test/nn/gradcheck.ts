@@ -5,32 +5,7 @@
  */
 import { Tensor } from "ctxwin";
 import { F, leaf, noGrad, Tape, Variable, constant } from "../../dist/nn/index.js";
-
-export class Rand {
-  s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 7;
-  }
-  next(): number {
-    let x = this.s;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    this.s = x;
-    return x / 4294967296;
-  }
-  normal(): number {
-    const u = Math.max(this.next(), 1e-12);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
-  }
-  array(n: number, std = 1, mean = 0): Float32Array {
-    const a = new Float32Array(n);
-    for (let i = 0; i < n; i++) a[i] = mean + std * this.normal();
-    return a;
-  }
-}
+import { XorShift32 } from "../reference/rng.js";
 
 export interface Input {
   data: Float32Array;
@@ -63,7 +38,7 @@ export async function gradcheck(
   inputs: Input[],
   opts: { seed?: number; eps?: number; dirs?: number; scalarLoss?: boolean; tol?: number } = {},
 ): Promise<number> {
-  const rng = new Rand(opts.seed ?? 1);
+  const rng = new XorShift32(opts.seed ?? 1);
   const eps = opts.eps ?? 1e-2;
   const dirs = opts.dirs ?? 3;
   const tol = opts.tol ?? 2e-2;

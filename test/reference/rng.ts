@@ -98,3 +98,37 @@ export function suiteSeed(): number {
   }
   return Date.now();
 }
+
+/**
+ * A small seeded xorshift32 generator (uniform, Box-Muller normals) for fixture data: the model,
+ * autograd and module suites draw weights and inputs from it. `Rng` above is the suites'
+ * general-purpose generator; this one stays for the fixed streams those fixtures were built on.
+ */
+export class XorShift32 {
+  s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0 || 1;
+  }
+  next(): number {
+    let x = this.s;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    this.s = x;
+    return x / 4294967296;
+  }
+  normal(): number {
+    const u = Math.max(this.next(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+  array(n: number, std = 1, mean = 0): Float32Array {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = mean + std * this.normal();
+    return a;
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+}
