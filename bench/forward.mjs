@@ -122,7 +122,7 @@ async function main() {
   const w = [40, 10, 11, 11, 9];
   console.log("\n" + pad([`prefill ${B} x ${T} tokens`, "ms", "tok/s", "model GF/s", "ratio"], w));
   for (const p of prefill) console.log(pad([p.label, fmt(p.ms, 1), fmt(p.tokensPerSecond, 0), fmt(p.gflops), fmt(prefill[1].ms / p.ms, 2)], w));
-  console.log(pad([`${ceil.rows[0].source} ceiling (best of ${ceil.rows.length})`, "", "", fmt(ceil.best), ""], w));
+  console.log(pad([`GEMM ceiling (best of ${ceil.rows.length}: ${[...new Set(ceil.rows.map((r) => r.source))].join(", ")})`, "", "", fmt(ceil.best), ""], w));
   console.log("\n" + pad([`decode ${G} tokens after a ${P}-token prompt`, "ms/token", "tok/s", "model GF/s", "ratio"], w));
   for (const x of decode) console.log(pad([x.label, fmt(x.perToken, 2), fmt(x.tokensPerSecond, 1), fmt(x.gflops, 2), fmt(decode[1].perToken / x.perToken, 2)], w));
   console.log(`\n(prompt prefill inside generate(): ${fmt(c.prefillMs, 1)} ms for ${P} tokens)`);

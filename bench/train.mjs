@@ -10,8 +10,9 @@
 //     else (embedding, RMSNorm, SwiGLU MLP, LM head, cross-entropy, AdamW) is shared, so the
 //     ratio isolates the fused attention kernel. Its loss is checked against the fused model's
 //     on the same batch before anything is timed.
-//   - the BLAS sgemm rate (addon.benchSgemm, OpenBLAS/MKL when present) as the ceiling MFU is
-//     measured against: the best of a square 1024³ product and the step's largest GEMM shape.
+//   - the GEMM ceiling MFU is measured against: the best rate of the BLAS sgemm (addon.benchSgemm,
+//     OpenBLAS/MKL when present) and of ctxwin's own matmul op, over a square 1024³ product and
+//     the step's largest GEMM shape (see sgemmCeiling).
 //
 //   node bench/train.mjs [--quick] [--steps 5] [--rounds 2] [--batch 8] [--seq 256] [--d 256] [--layers 4]
 //                        [--heads 4] [--vocab 4096] [--device cpu|cuda] [--json out.json]
@@ -274,38 +275,37 @@ export function parseArgs(defaults) {
 }
 
 /**
- * The GEMM ceiling MFU is measured against: on CPU the best GFLOP/s of the BLAS sgemm
- * (addon.benchSgemm) over the given [M, N, K] products (NaN without BLAS); on CUDA, where no BLAS
- * ceiling is exported, the device's own matmul op (cuBLAS when the addon has it) on the same
- * shapes and a 4096³ square.
+ * The GEMM ceiling MFU is measured against: the best GFLOP/s of any GEMM this machine has on the
+ * given [M, N, K] products — on CPU the BLAS sgemm (addon.benchSgemm; absent without BLAS) and
+ * ctxwin's own matmul op (a BLAS that misdetects its CPU can be far slower than ours, and a
+ * ceiling below the model's own GEMMs would report an MFU above 100%); on CUDA the device's
+ * matmul op (cuBLAS when it loads) on the same shapes and a 4096³ square.
  */
 export async function sgemmCeiling(shapes, iters = 3, device = "cpu") {
   const rows = [];
-  if (device === "cuda") {
-    for (const [M, N, K] of [...shapes, [4096, 4096, 4096]]) {
-      const a = Tensor.from(new Float32Array(M * K).fill(0.01), [M, K], { device });
-      const b = Tensor.from(new Float32Array(K * N).fill(0.01), [K, N], { device });
-      ops.matmul(a, b).dispose();
-      await synchronize(device);
-      const t0 = performance.now();
-      for (let i = 0; i < iters; i++) ops.matmul(a, b).dispose();
-      await synchronize(device);
-      const ms = (performance.now() - t0) / iters;
-      rows.push({ M, N, K, gflops: (2 * M * N * K) / (ms * 1e6), source: "cuda matmul op" });
-      a.dispose();
-      b.dispose();
-    }
-  } else {
+  const opShapes = device === "cuda" ? [...shapes, [4096, 4096, 4096]] : shapes;
+  for (const [M, N, K] of opShapes) {
+    const a = Tensor.from(new Float32Array(M * K).fill(0.01), [M, K], { device });
+    const b = Tensor.from(new Float32Array(K * N).fill(0.01), [K, N], { device });
+    ops.matmul(a, b).dispose();
+    await synchronize(device);
+    const t0 = performance.now();
+    for (let i = 0; i < iters; i++) ops.matmul(a, b).dispose();
+    await synchronize(device);
+    const ms = (performance.now() - t0) / iters;
+    rows.push({ M, N, K, gflops: (2 * M * N * K) / (ms * 1e6), source: `${device} matmul op` });
+    a.dispose();
+    b.dispose();
+  }
+  if (device === "cpu") {
     const addon = cpuBackend();
     for (const [M, N, K] of shapes) {
-      let gf = NaN;
       try {
         const ms = await addon.benchSgemm(M, N, K, iters);
-        gf = (2 * M * N * K) / (ms * 1e6);
+        rows.push({ M, N, K, gflops: (2 * M * N * K) / (ms * 1e6), source: "BLAS sgemm" });
       } catch {
         /* no BLAS on this machine */
       }
-      rows.push({ M, N, K, gflops: gf, source: "BLAS sgemm" });
     }
   }
   return { rows, best: Math.max(...rows.map((r) => r.gflops).filter(Number.isFinite)) };
