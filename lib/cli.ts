@@ -169,9 +169,15 @@ function cudaSmokeTest(): string | null {
   try {
     const a = new Float32Array(37 * 53).map((_, i) => Math.sin(i));
     const b = new Float32Array(53 * 19).map((_, i) => Math.cos(i));
-    const want = ops.matmul(Tensor.from(a, [37, 53]), Tensor.from(b, [53, 19]));
-    const got = ops.matmul(Tensor.from(a, [37, 53], { device: "cuda" }), Tensor.from(b, [53, 19], { device: "cuda" }));
-    made.push(want, got);
+    const t = (data: Float32Array, shape: number[], device: "cpu" | "cuda") => {
+      const x = Tensor.from(data, shape, { device });
+      made.push(x);
+      return x;
+    };
+    const want = ops.matmul(t(a, [37, 53], "cpu"), t(b, [53, 19], "cpu"));
+    made.push(want);
+    const got = ops.matmul(t(a, [37, 53], "cuda"), t(b, [53, 19], "cuda"));
+    made.push(got);
     const w = want.dataSync(), g = got.dataSync();
     let err = 0, ref = 0;
     for (let i = 0; i < w.length; i++) {
