@@ -11,12 +11,8 @@
 import { writeFileSync } from "node:fs";
 import { Tensor, attention, attentionWithLse, attentionBackward, backendInfo } from "../dist/index.js";
 import { cpuBackend } from "../dist/backend.js";
+import { flag, opt } from "./args.mjs";
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const Ts = opt("T", "1024,2048,4096").split(",").map(Number);
 const Ds = opt("D", "64,128").split(",").map(Number);
 const H = Number(opt("heads", "4"));

@@ -18,13 +18,9 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { flag, opt } from "./args.mjs";
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const quick = args.includes("--quick");
+const quick = flag("quick");
 const reps = Number(opt("reps", quick ? "3" : "5"));
 const jsonOut = opt("json", null);
 const childLabel = opt("child", null);

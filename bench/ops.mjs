@@ -14,13 +14,9 @@ import { writeFileSync } from "node:fs";
 import { Tensor, synchronize } from "../dist/index.js";
 import { cpuBackend } from "../dist/backend.js";
 import { matmul, rmsnorm, rmsnormBackward, softmaxCrossEntropy, adamw, layernorm } from "../dist/ops/index.js";
+import { flag, opt } from "./args.mjs";
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const quick = args.includes("--quick");
+const quick = flag("quick");
 const reps = Number(opt("reps", quick ? "2" : "3"));
 const jsonOut = opt("json", null);
 const addon = cpuBackend();

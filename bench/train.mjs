@@ -31,6 +31,7 @@ import { Tensor, createModel, F, Tape, leaf, synchronize, backendInfo, ops } fro
 import { emit } from "../dist/nn/index.js";
 import { cpuBackend } from "../dist/backend.js";
 import { packSequences, train, SeededRng } from "../dist/train/index.js";
+import { flag, opt } from "./args.mjs";
 
 // ---- the unfused attention (shared with bench/forward.mjs) ------------------------------------
 
@@ -263,12 +264,7 @@ export const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 export const pad = (cells, widths) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("  ");
 
 export function parseArgs(defaults) {
-  const args = process.argv.slice(2);
-  const opt = (name, d) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : d;
-  };
-  const quick = args.includes("--quick");
+  const quick = flag("quick");
   const o = { quick };
   for (const [k, v] of Object.entries(defaults)) o[k] = typeof v === "number" ? Number(opt(k, String(quick && defaults[`${k}Quick`] !== undefined ? defaults[`${k}Quick`] : v))) : opt(k, v);
   return o;
