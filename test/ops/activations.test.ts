@@ -42,6 +42,20 @@ describe("swiglu", () => {
     });
   }
 
+  it("mixed dtypes: bf16 gate with f32 up; f32 dy with f16 gate and bf16 up", async () => {
+    const rng = rngFor("swiglu mixed");
+    const shape = [11, 13], n = 11 * 13;
+    const g = rounded(inputs(rng, n), "bf16"), u = randn(rng, n), dy = randn(rng, n);
+    const y = swiglu(T(g, shape, "bf16"), T(u, shape));
+    expect(y.dtype).toBe("bf16");
+    close(await vals(y), Array.from(g, (v, i) => v * sig(v) * u[i]!), tolFor("bf16"), "y");
+    const g16 = rounded(inputs(rng, n), "f16"), u16 = rounded(randn(rng, n), "bf16");
+    const { dgate, dup } = swigluBackward(T(dy, shape), T(g16, shape, "f16"), T(u16, shape, "bf16"));
+    expect(dgate.dtype).toBe("f32");
+    close(await vals(dgate), Array.from(g16, (v, i) => dy[i]! * u16[i]! * sig(v) * (1 + v * (1 - sig(v)))), 1e-5, "dgate");
+    close(await vals(dup), Array.from(g16, (v, i) => dy[i]! * v * sig(v)), 1e-5, "dup");
+  });
+
   it("backward vs finite differences", async () => {
     const rng = rngFor("swiglu fd");
     const shape = [11, 13], n = 143;

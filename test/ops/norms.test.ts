@@ -138,6 +138,65 @@ describe("rmsnorm", () => {
   });
 });
 
+describe("norms with mixed dtypes and long rows", () => {
+  // Each input is read in its own dtype (the CUDA kernels take another code path for these);
+  // outputs follow x (forward) and dy (backward).
+  it("rmsnorm: bf16 x with f32 w; f32 dy with bf16 x and f16 w", async () => {
+    const rng = rngFor("rms mixed");
+    const shape = [9, 41], d = 41, n = 9 * 41, eps = 1e-5;
+    const x = rounded(randn(rng, n, 2), "bf16"), w = randn(rng, d), dy = randn(rng, n), w16 = rounded(randn(rng, d), "f16");
+    const { y, rstd } = rmsnorm(T(x, shape, "bf16"), T(w, [d]), eps);
+    expect(y.dtype).toBe("bf16");
+    close(await vals(y), rmsRef(x, w, d, eps).y, tolFor("bf16"), "y");
+    const { rstd: r16 } = rmsnorm(T(x, shape, "bf16"), T(w16, [d], "f16"), eps);
+    const g = rmsnormBackward(T(dy, shape), T(x, shape, "bf16"), T(w16, [d], "f16"), r16);
+    expect(g.dx.dtype).toBe("f32");
+    const want = rmsBwdRef(dy, x, w16, d, eps);
+    close(await vals(g.dx), want.dx, 1e-5, "dx");
+    close(await vals(g.dw), want.dw, 1e-5, "dw");
+    rstd.dispose();
+  });
+
+  it("layernorm: f16 x with f32 w and bf16 b; backward with f32 dy", async () => {
+    const rng = rngFor("ln mixed");
+    const shape = [7, 29], d = 29, n = 7 * 29, eps = 1e-5;
+    const x = rounded(randn(rng, n, 2), "f16"), w = randn(rng, d), b = rounded(randn(rng, d), "bf16"), dy = randn(rng, n);
+    const out = layernorm(T(x, shape, "f16"), T(w, [d]), T(b, [d], "bf16"), eps);
+    expect(out.y.dtype).toBe("f16");
+    close(await vals(out.y), lnRef(x, w, b, d, eps).y, tolFor("f16"), "y");
+    const g = layernormBackward(T(dy, shape), T(x, shape, "f16"), T(w, [d]), out.mean, out.rstd);
+    const want = lnBwdRef(dy, x, w, d, eps);
+    close(await vals(g.dx), want.dx, 1e-5, "dx");
+    close(await vals(g.dw), want.dw, 1e-5, "dw");
+    close(await vals(g.db), want.db, 1e-5, "db");
+  });
+
+  it("long rows: rmsnorm d = 9000 and layernorm d = 5000, backward deterministic", async () => {
+    const rng = rngFor("norm long rows");
+    for (const [rows, d] of [[16, 9000], [64, 5000]] as const) {
+      const n = rows * d, eps = 1e-5;
+      const x = randn(rng, n), w = randn(rng, d), b = randn(rng, d), dy = randn(rng, n);
+      const tx = T(x, [rows, d]), tw = T(w, [d]), tdy = T(dy, [rows, d]);
+      const rms = rmsnorm(tx, tw, eps);
+      close(await vals(rms.y), rmsRef(x, w, d, eps).y, 1e-5, `rms y ${rows}x${d}`);
+      const g1 = rmsnormBackward(tdy, tx, tw, rms.rstd), g2 = rmsnormBackward(tdy, tx, tw, rms.rstd);
+      const wr = rmsBwdRef(dy, x, w, d, eps);
+      close(await vals(g1.dx), wr.dx, 1e-5, `rms dx ${rows}x${d}`);
+      close(await vals(g1.dw), wr.dw, 1e-5, `rms dw ${rows}x${d}`);
+      expect(Array.from(await vals(g2.dw)), "rms dw is bitwise repeatable").toEqual(Array.from(await vals(g1.dw)));
+      const ln = layernorm(tx, tw, T(b, [d]), eps);
+      close(await vals(ln.y), lnRef(x, w, b, d, eps).y, 1e-5, `ln y ${rows}x${d}`);
+      const h1 = layernormBackward(tdy, tx, tw, ln.mean, ln.rstd), h2 = layernormBackward(tdy, tx, tw, ln.mean, ln.rstd);
+      const wl = lnBwdRef(dy, x, w, d, eps);
+      close(await vals(h1.dx), wl.dx, 1e-5, `ln dx ${rows}x${d}`);
+      close(await vals(h1.dw), wl.dw, 1e-5, `ln dw ${rows}x${d}`);
+      close(await vals(h1.db), wl.db, 1e-5, `ln db ${rows}x${d}`);
+      expect(Array.from(await vals(h2.dw)), "ln dw is bitwise repeatable").toEqual(Array.from(await vals(h1.dw)));
+      expect(Array.from(await vals(h2.db)), "ln db is bitwise repeatable").toEqual(Array.from(await vals(h1.db)));
+    }
+  });
+});
+
 describe("layernorm", () => {
   for (const dtype of ["f32", "bf16"] as DType[]) {
     for (const bias of [true, false]) {
