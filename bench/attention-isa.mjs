@@ -9,7 +9,8 @@
 // figure is the best of `reps` timed runs after a warm-up, for rows in a rotating order of variants
 // (so a slow moment of a shared machine does not always land on the same one).
 import { writeFileSync } from "node:fs";
-import { Tensor, attention, attentionWithLse, attentionBackward, backendInfo } from "../dist/index.js";
+import { Tensor, backendInfo } from "../dist/index.js";
+import { timeAttention } from "./attention-timing.mjs";
 import { cpuBackend } from "../dist/backend.js";
 import { flag, opt } from "./args.mjs";
 
@@ -38,17 +39,6 @@ function randn(n, seed) {
   return a;
 }
 
-async function best(fn) {
-  await fn();
-  let b = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await fn();
-    b = Math.min(b, performance.now() - t0);
-  }
-  return b;
-}
-
 const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 const cpuName = JSON.parse(addon.info());
 console.log(`ctxwin bench/attention-isa — CPU f32 causal, B=1, H=${H}, threads ${cpuName.threads}; variants: ${variants.join(", ")}`);
@@ -75,21 +65,7 @@ try {
         rotation++;
         for (const variant of order) {
           addon.selectVariant(variant);
-          const fwdMs = await best(async () => {
-            const o = attention(q, k, v, opts);
-            await o.data();
-            o.dispose();
-          });
-          const fwd = attentionWithLse(q, k, v, opts);
-          const bwdMs = await best(async () => {
-            const g = attentionBackward(q, k, v, dOut, opts, fwd);
-            await g.dq.data();
-            g.dq.dispose();
-            g.dk.dispose();
-            g.dv.dispose();
-          });
-          fwd.out.dispose();
-          fwd.lse.dispose();
+          const { fwdMs, bwdMs } = await timeAttention(q, k, v, dOut, opts, reps);
           res[variant] = { fwd: flops / (fwdMs * 1e6), bwd: (2.5 * flops) / (bwdMs * 1e6) };
         }
         rows.push({ D, T, scheme: s.name, ...Object.fromEntries(variants.map((x) => [x, res[x]])) });

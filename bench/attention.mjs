@@ -8,7 +8,8 @@
 // 2.5x the forward. Tokens/s = B·T / time. Each figure is the best of `reps` timed runs after a
 // warm-up, on fresh random inputs (never zeros).
 import { writeFileSync } from "node:fs";
-import { Tensor, attention, attentionWithLse, attentionBackward, synchronize } from "../dist/index.js";
+import { Tensor } from "../dist/index.js";
+import { timeAttention } from "./attention-timing.mjs";
 import { cpuBackend } from "../dist/backend.js";
 import { flag, opt } from "./args.mjs";
 
@@ -43,17 +44,6 @@ function randn(n, seed) {
     if (i + 1 < n) a[i + 1] = r * Math.sin(2 * Math.PI * v);
   }
   return a;
-}
-
-async function timeIt(fn) {
-  await fn(); // warm-up
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await fn();
-    best = Math.min(best, performance.now() - t0);
-  }
-  return best;
 }
 
 /** Effective FLOPs of one causal forward, counting only visible (query, key) pairs for windows. */
@@ -97,22 +87,7 @@ for (const D of Ds) {
       const window = s.window ? s.window(T) : undefined;
       const opts = { causal: true, positional: s.positional, window };
       const flops = fwdFlops(T, D, window);
-      const fwdMs = await timeIt(async () => {
-        const o = attention(q, k, v, opts);
-        await o.data();
-        o.dispose();
-      });
-      const fwd = attentionWithLse(q, k, v, opts);
-      await synchronize("cpu");
-      const bwdMs = await timeIt(async () => {
-        const g = attentionBackward(q, k, v, dOut, opts, fwd);
-        await g.dq.data();
-        g.dq.dispose();
-        g.dk.dispose();
-        g.dv.dispose();
-      });
-      fwd.out.dispose();
-      fwd.lse.dispose();
+      const { fwdMs, bwdMs } = await timeAttention(q, k, v, dOut, opts, reps);
       const fwdG = flops / (fwdMs * 1e6);
       const bwdG = (2.5 * flops) / (bwdMs * 1e6);
       if (s.name === "none") noneFwd = fwdG;
