@@ -60,6 +60,8 @@ export interface NativeAddon {
   synchronize(): Promise<void>;
   memory(): { tensors: number; bytes: number };
   info(): string;
+  /** The default ALiBi slopes for `heads` query heads (native/include/ctxwin/positional.h). */
+  alibiSlopes(heads: number): number[];
   attentionForward(q: NativeTensor, k: NativeTensor, v: NativeTensor, opts: NativeAttentionOptions): [NativeTensor, NativeTensor];
   attentionBackward(
     q: NativeTensor,

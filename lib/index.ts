@@ -6,7 +6,7 @@ import { cpuBackend, cudaUnavailableReason, loadedBackends, type Device } from "
 import { argError, fromNative } from "./errors.js";
 
 export { Tensor, setDefaultDevice, defaultDevice, type TensorOptions, type Device, type DType } from "./tensor.js";
-export { attention, attentionWithLse, attentionBackward, type AttentionOptions } from "./attention.js";
+export { attention, attentionWithLse, attentionBackward, alibiSlopes, type AttentionOptions } from "./attention.js";
 export { type Positional, type AlibiPositional, type RopePositional, type RopeScaling, positionalLabel } from "./positional.js";
 export { CtxwinError, type ErrorCode } from "./errors.js";
 

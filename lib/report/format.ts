@@ -31,6 +31,13 @@ export function formatPpl(p: unknown): string {
   return p.toFixed(2);
 }
 
+/** A mean NLL in nats: 3.214 (or "–"; "∞" for +Infinity). */
+export function formatNll(x: unknown): string {
+  if (!isValue(x)) return "–";
+  if (x === Infinity) return "∞";
+  return x.toFixed(3);
+}
+
 /** A relative change as a signed percentage: +12.3%, -4.0%. */
 export function formatPct(x: unknown, digits = 1): string {
   if (!isValue(x)) return "–";
@@ -102,16 +109,17 @@ export function argminAll(values: Maybe[]): number[] {
 }
 
 /**
- * Indices of the best (lowest) perplexities as displayed: every finite value whose formatPpl()
- * equals that of the minimum (so two methods both shown as 53.12 are both marked); [] when none.
+ * Indices of the best (lowest) values as displayed by `format` (default formatPpl): every finite
+ * value shown the same as the minimum (so two methods both shown as 3.214 are both marked); []
+ * when none.
  */
-export function bestIndices(values: Maybe[]): number[] {
+export function bestIndices(values: Maybe[], format: (v: number) => string = formatPpl): number[] {
   const mins = argminAll(values);
   if (!mins.length) return [];
-  const shown = formatPpl(values[mins[0]!]);
+  const shown = format(values[mins[0]!]!);
   const out: number[] = [];
   values.forEach((v, i) => {
-    if (isFiniteNumber(v) && formatPpl(v) === shown) out.push(i);
+    if (isFiniteNumber(v) && format(v) === shown) out.push(i);
   });
   return out;
 }

@@ -1,6 +1,6 @@
 /**
- * lib/report: renders a study's report.json as report.html (self-contained, SVG charts) and a
- * terminal summary, with the seed findings computed from the numbers.
+ * lib/report: renders a study's report.json (schema 2) as report.html (self-contained, SVG charts)
+ * and a terminal summary, with the gates and seed findings computed from the numbers.
  *
  *   renderReport(report, outDir)  → writes outDir/report.json and outDir/report.html (atomically)
  *   loadReport(dir)               → reads and validates dir/report.json (ERR_FORMAT naming file + field)
@@ -10,15 +10,15 @@ import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CtxwinError, show } from "../errors.js";
 import type { StudyReport } from "../study/report_schema.js";
-import { computeFindings } from "./findings.js";
+import { computeFindings, computeGates } from "./findings.js";
 import { renderHtml } from "./html.js";
 import { renderTerminalSummary, type TerminalOptions } from "./terminal.js";
 
-export { computeFindings, badge, CRITERIA, type Finding, type SeedId } from "./findings.js";
+export { computeFindings, computeGates, badge, formatInterval, CRITERIA, Evidence, type Finding, type Gate, type GateId, type SeedId, type Verdict } from "./findings.js";
 export { renderHtml, type HtmlOptions } from "./html.js";
 export { renderTerminalSummary, defaultColor, visibleWidth, type TerminalOptions } from "./terminal.js";
 export { lineChart, heatmap, lossCurve, logTicks, linearTicks, viridis, seriesStyle, PALETTE, type LineChartOptions, type HeatmapOptions, type LossCurveOptions } from "./svg.js";
-export { formatPpl, formatSeconds, lengthLabel, escapeXml } from "./format.js";
+export { formatNll, formatPpl, formatSeconds, lengthLabel, escapeXml } from "./format.js";
 
 /** The file system calls writeFileAtomic makes (replaceable in tests to simulate failures). */
 export interface AtomicIo {
@@ -86,15 +86,16 @@ export function terminalSummary(report: StudyReport): string {
 }
 
 /**
- * `ctxwin report DIR`: loads DIR/report.json (or the .json file given), recomputes the findings,
+ * `ctxwin report DIR`: loads DIR/report.json (or the .json file given), recomputes the gates and findings,
  * re-renders report.html next to it (report.json is left as it is) and returns the terminal summary.
  */
 export async function reportCommand(dir: string, opts: TerminalOptions = {}): Promise<string> {
   const report = await loadReport(dir);
   const file = reportFile(dir);
-  const findings = computeFindings(report);
-  await writeFileAtomic(join(dirname(file), "report.html"), renderHtml(report, { findings }));
-  return renderTerminalSummary(report, { ...opts, findings });
+  const gates = computeGates(report);
+  const findings = computeFindings(report, gates);
+  await writeFileAtomic(join(dirname(file), "report.html"), renderHtml(report, { gates, findings }));
+  return renderTerminalSummary(report, { ...opts, gates, findings });
 }
 
 // ------------------------------------------------------------------ loading and validation
@@ -142,13 +143,24 @@ class Check {
   }
 }
 
-const MODEL_NAMES = ["nope", "rope", "alibi", "window"] as const;
+const MODEL_NAMES = ["nope", "rope", "alibi", "window", "rope-ft", "rope-pi-ft", "rope-ntk-ft", "yarn-ft"] as const;
 
-/** Checks that `value` has the StudyReport shape (schema 1); throws ERR_FORMAT naming `file` and the field. */
+/**
+ * Checks that `value` has the StudyReport shape (schema 2): every field the renderer, the gates and
+ * the findings read, with the array lengths they rely on (one NLL per length, one passkey cell per
+ * distance bucket, one per-document sum per evaluation document). Throws ERR_FORMAT naming `file`
+ * and the field.
+ */
 export function validateReport(value: unknown, file = "report.json"): StudyReport {
   const c = new Check(file);
   const r = c.object(value, "(top level)");
-  if (r.schema !== 1) c.fail("schema", "1 (a ctxwin study report, schema 1)", r.schema);
+  if (r.schema === 1) {
+    throw new CtxwinError(
+      "ERR_FORMAT",
+      `loadReport: ${file}: schema: expected 2, got 1: this report.json was written by an older ctxwin (schema 1: perplexities without the per-document sums the gates and findings need); re-run \`ctxwin study\` with this version to get a schema-2 report`,
+    );
+  }
+  if (r.schema !== 2) c.fail("schema", "2 (a ctxwin study report, schema 2)", r.schema);
   c.string(r.ctxwin, "ctxwin");
   c.string(r.createdAt, "createdAt");
   c.oneOf(r.preset, "preset", ["micro", "quick", "standard", "large"] as const);
@@ -169,24 +181,47 @@ export function validateReport(value: unknown, file = "report.json"): StudyRepor
   const tok = c.object(corpus.tokenizer, "corpus.tokenizer");
   c.oneOf(tok.type, "corpus.tokenizer.type", ["bpe", "byte"] as const);
   c.number(tok.vocabSize, "corpus.tokenizer.vocabSize");
-  const L = c.int(r.trainLength, "trainLength", 1);
+  c.int(r.trainLength, "trainLength", 1);
   const lengths = c.array(r.lengths, "lengths");
   if (!lengths.length) c.fail("lengths", "a non-empty array", lengths);
-  lengths.forEach((T, i) => c.int(T, `lengths[${i}]`, 1));
-  void L;
+  lengths.forEach((T, i) => {
+    c.int(T, `lengths[${i}]`, 1);
+    if (i > 0 && (T as number) <= (lengths[i - 1] as number)) c.fail(`lengths[${i}]`, `a length above lengths[${i - 1}] (${String(lengths[i - 1])})`, T);
+  });
+
+  const ev = c.object(r.evaluation, "evaluation");
+  const documents = c.array(ev.documents, "evaluation.documents");
+  documents.forEach((d, i) => c.string(d, `evaluation.documents[${i}]`));
+  for (const k of ["windows", "targets", "tuneDocuments", "tuneWindows"]) c.int(ev[k], `evaluation.${k}`);
+  const nDocs = documents.length;
+
   const pk = c.object(r.passkey, "passkey");
-  const depths = c.array(pk.depths, "passkey.depths");
-  depths.forEach((d, i) => c.number(d, `passkey.depths[${i}]`));
-  c.number(pk.trials, "passkey.trials");
-  c.number(pk.digits, "passkey.digits");
+  const buckets = c.array(pk.buckets, "passkey.buckets");
+  buckets.forEach((b, i) => {
+    const o = c.object(b, `passkey.buckets[${i}]`);
+    const lo = c.int(o.lo, `passkey.buckets[${i}].lo`);
+    const hi = c.int(o.hi, `passkey.buckets[${i}].hi`, 1);
+    if (hi <= lo) c.fail(`passkey.buckets[${i}].hi`, `a distance above lo (${lo})`, hi);
+  });
+  c.int(pk.trials, "passkey.trials");
+  c.int(pk.digits, "passkey.digits");
+  const tpl = c.object(pk.template, "passkey.template");
+  c.string(tpl.keySentence, "passkey.template.keySentence");
+  c.string(tpl.question, "passkey.template.question");
+
   c.array(r.models, "models").forEach((x, i) => {
     const f = `models[${i}]`;
     const m = c.object(x, f);
     c.oneOf(m.name, `${f}.name`, MODEL_NAMES);
+    if (m.base !== null) c.oneOf(m.base, `${f}.base`, MODEL_NAMES);
     c.string(m.positional, `${f}.positional`);
     if (m.window !== null) c.number(m.window, `${f}.window`);
     for (const k of ["params", "trainSteps", "trainTokens"]) c.number(m[k], `${f}.${k}`);
-    for (const k of ["finalTrainLoss", "valPplAtL", "wallSeconds"]) c.measured(m[k], `${f}.${k}`);
+    c.int(m.seqLen, `${f}.seqLen`, 1);
+    const mix = c.object(m.mixture, `${f}.mixture`);
+    c.number(mix.lm, `${f}.mixture.lm`);
+    c.number(mix.passkey, `${f}.mixture.passkey`);
+    for (const k of ["finalTrainLoss", "wallSeconds"]) c.measured(m[k], `${f}.${k}`);
     c.boolean(m.cached, `${f}.cached`);
     c.string(m.dir, `${f}.dir`);
     c.array(m.lossCurve, `${f}.lossCurve`).forEach((p, j) => {
@@ -195,6 +230,7 @@ export function validateReport(value: unknown, file = "report.json"): StudyRepor
       c.measured(o.loss, `${f}.lossCurve[${j}].loss`);
     });
   });
+
   c.array(r.methods, "methods").forEach((x, i) => {
     const m = c.object(x, `methods[${i}]`);
     const f = typeof m.id === "string" ? `methods[${i}] (${m.id})` : `methods[${i}]`;
@@ -207,18 +243,44 @@ export function validateReport(value: unknown, file = "report.json"): StudyRepor
     for (const [k, v] of Object.entries(params)) {
       if (v !== null && !["number", "string", "boolean"].includes(typeof v)) c.fail(`${f}.params.${k}`, "a number, string, boolean or null", v);
     }
-    const ppl = c.array(m.ppl, `${f}.ppl`);
-    if (ppl.length !== lengths.length) c.fail(`${f}.ppl`, `one value per length (${lengths.length})`, ppl);
-    ppl.forEach((v, j) => c.measured(v, `${f}.ppl[${j}]`));
-    const acc = c.array(m.passkey, `${f}.passkey`);
-    if (acc.length !== 0 && acc.length !== lengths.length) c.fail(`${f}.passkey`, `one row per length (${lengths.length})`, acc);
-    acc.forEach((row, j) => {
-      const rr = c.array(row, `${f}.passkey[${j}]`);
-      if (rr.length !== depths.length) c.fail(`${f}.passkey[${j}]`, `one accuracy per depth (${depths.length})`, rr);
-      rr.forEach((v, k) => {
-        c.measured(v, `${f}.passkey[${j}][${k}]`);
-        if (typeof v === "number" && (v < 0 || v > 1)) c.fail(`${f}.passkey[${j}][${k}]`, "an accuracy in [0, 1]", v);
+    const nll = c.array(m.nll, `${f}.nll`);
+    if (nll.length !== lengths.length) c.fail(`${f}.nll`, `one value per length (${lengths.length})`, nll);
+    nll.forEach((v, j) => c.measured(v, `${f}.nll[${j}]`));
+    const docNll = c.array(m.docNll, `${f}.docNll`);
+    if (docNll.length !== lengths.length) c.fail(`${f}.docNll`, `one row per length (${lengths.length})`, docNll);
+    let anyRow = false;
+    docNll.forEach((row, j) => {
+      if (row === null) return;
+      anyRow = true;
+      const rr = c.array(row, `${f}.docNll[${j}]`);
+      if (rr.length !== nDocs) c.fail(`${f}.docNll[${j}]`, `one NLL sum per evaluation document (${nDocs}) or null`, rr);
+      rr.forEach((v, k) => c.number(v, `${f}.docNll[${j}][${k}]`));
+    });
+    const targets = c.array(m.docTargets, `${f}.docTargets`);
+    // a method without any evaluated length has no per-document counts
+    if (targets.length !== nDocs && (anyRow || targets.length !== 0)) c.fail(`${f}.docTargets`, `one target count per evaluation document (${nDocs})`, targets);
+    targets.forEach((v, k) => c.int(v, `${f}.docTargets[${k}]`));
+    if (m.positions !== null) {
+      const p = c.object(m.positions, `${f}.positions`);
+      c.int(p.length, `${f}.positions.length`, 1);
+      c.array(p.buckets, `${f}.positions.buckets`).forEach((b, j) => {
+        const g = `${f}.positions.buckets[${j}]`;
+        const o = c.object(b, g);
+        c.number(o.start, `${g}.start`);
+        c.number(o.end, `${g}.end`);
+        c.measured(o.nll, `${g}.nll`);
       });
+    }
+    const cells = c.array(m.passkey, `${f}.passkey`);
+    if (cells.length !== buckets.length) c.fail(`${f}.passkey`, `one cell per distance bucket (${buckets.length})`, cells);
+    cells.forEach((cell, j) => {
+      if (cell === null) return;
+      const g = `${f}.passkey[${j}]`;
+      const o = c.object(cell, g);
+      const trials = c.int(o.trials, `${g}.trials`, 1);
+      const correct = c.int(o.correct, `${g}.correct`);
+      if (correct > trials) c.fail(`${g}.correct`, `at most trials (${trials})`, correct);
+      c.measured(o.meanLogLik, `${g}.meanLogLik`);
     });
     if (m.sweeps !== undefined) {
       c.array(m.sweeps, `${f}.sweeps`).forEach((s, j) => {
@@ -226,18 +288,25 @@ export function validateReport(value: unknown, file = "report.json"): StudyRepor
         const o = c.object(s, g);
         c.string(o.param, `${g}.param`);
         const values = c.array(o.values, `${g}.values`);
-        values.forEach((v, k) => {
-          if (typeof v !== "number" && typeof v !== "string") c.fail(`${g}.values[${k}]`, "a number or string", v);
+        values.forEach((v, k) => c.number(v, `${g}.values[${k}]`));
+        const sl = c.array(o.lengths, `${g}.lengths`);
+        sl.forEach((T, k) => c.int(T, `${g}.lengths[${k}]`, 1));
+        const rows = c.array(o.nll, `${g}.nll`);
+        if (rows.length !== values.length) c.fail(`${g}.nll`, `one row per value (${values.length})`, rows);
+        rows.forEach((row, k) => {
+          const rr = c.array(row, `${g}.nll[${k}]`);
+          if (rr.length !== sl.length) c.fail(`${g}.nll[${k}]`, `one value per swept length (${sl.length})`, rr);
+          rr.forEach((v, l) => c.measured(v, `${g}.nll[${k}][${l}]`));
         });
-        const rows = c.array(o.ppl, `${g}.ppl`);
-        if (rows.length !== values.length) c.fail(`${g}.ppl`, `one row per value (${values.length})`, rows);
-        rows.forEach((row, k) => c.array(row, `${g}.ppl[${k}]`).forEach((v, l) => c.measured(v, `${g}.ppl[${k}][${l}]`)));
-        if (typeof o.chosen !== "number" && typeof o.chosen !== "string") c.fail(`${g}.chosen`, "a number or string", o.chosen);
+        c.oneOf(o.mode, `${g}.mode`, ["per-length", "shared"] as const);
+        const chosen = c.array(o.chosen, `${g}.chosen`);
+        if (chosen.length !== sl.length) c.fail(`${g}.chosen`, `one value per swept length (${sl.length})`, chosen);
+        chosen.forEach((v, k) => c.number(v, `${g}.chosen[${k}]`));
       });
     }
-    if (m.fineTuneSteps !== undefined) c.number(m.fineTuneSteps, `${f}.fineTuneSteps`);
     c.measured(m.wallSeconds, `${f}.wallSeconds`);
   });
+  c.array(r.deviations, "deviations").forEach((d, i) => c.string(d, `deviations[${i}]`));
   const t = c.object(r.timings, "timings");
   c.measured(t.totalSeconds, "timings.totalSeconds");
   for (const [k, v] of Object.entries(c.object(t.stages, "timings.stages"))) c.measured(v, `timings.stages.${k}`);
@@ -247,7 +316,7 @@ export function validateReport(value: unknown, file = "report.json"): StudyRepor
 /**
  * Reads DIR/report.json (or the .json file given) and validates it. Throws CtxwinError ERR_ARG when
  * the file cannot be read, ERR_FORMAT (naming the file and the field) when it is not valid JSON or
- * not a schema-1 study report.
+ * not a schema-2 study report (a schema-1 file, from an older ctxwin, must be re-run).
  */
 export async function loadReport(dir: string): Promise<StudyReport> {
   const file = reportFile(dir);

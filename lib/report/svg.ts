@@ -1,8 +1,9 @@
 /**
  * Small self-contained SVG charts (no dependencies, no scripts, no external references):
  *
- * - `lineChart`: lines over x (optionally log-scaled) with a log-scale y axis, legend, ticks,
- *   axis labels and an optional vertical marker (the training length L);
+ * - `lineChart`: lines over x (optionally log-scaled) with a log-scale (or linear) y axis, legend,
+ *   ticks, axis labels and optional vertical markers (the training length L and its multiples);
+ *   a series may have its own x values (curves sampled at different points);
  * - `heatmap`: a matrix of values in [min, max] with a colour-blind-safe sequential scale
  *   (viridis), the values printed in the cells and a colour bar;
  * - `lossCurve`: a small line chart for a training loss curve.
@@ -143,6 +144,8 @@ function marker(shape: MarkerShape, x: number, y: number, r: number, color: stri
 export interface LineSeries {
   label: string;
   values: Maybe[];
+  /** The x of each value, when this series has its own (default: the chart's `x`). */
+  x?: number[];
   color?: string;
   dash?: string;
   marker?: MarkerShape;
@@ -170,6 +173,10 @@ export interface LineChartOptions {
   logY?: boolean;
   /** A dashed vertical line (e.g. the training length). */
   vline?: { x: number; label: string };
+  /** More dashed vertical lines (e.g. L, 2L and 4L). */
+  vlines?: { x: number; label: string }[];
+  /** Markers at the points (default true; off for dense curves). */
+  markers?: boolean;
   width?: number;
   height?: number;
   /** Width of the legend on the right (0: no legend). */
@@ -225,7 +232,10 @@ export function lineChart(o: LineChartOptions): string {
   }
   // x domain
   const xOk = (v: number) => isFiniteNumber(v) && (!logX || v > 0);
-  const xs = [...o.x.filter(xOk), ...(o.vline && xOk(o.vline.x) ? [o.vline.x] : [])];
+  const vlines = [...(o.vline ? [o.vline] : []), ...(o.vlines ?? [])].filter((v) => v && xOk(v.x));
+  // a series' own x values count where it has a point
+  const ownXs = o.series.flatMap((s) => (s.x ?? []).filter((xv, j) => xOk(xv) && (s.values[j] === Infinity || ok(s.values[j]))));
+  const xs = [...o.x.filter(xOk), ...ownXs, ...vlines.map((v) => v.x)];
   let x0 = xs.length ? Math.min(...xs) : logX ? 1 : 0;
   let x1 = xs.length ? Math.max(...xs) : logX ? 10 : 1;
   if (x0 === x1) {
@@ -268,12 +278,13 @@ export function lineChart(o: LineChartOptions): string {
     const cy = top + ph / 2;
     parts.push(`<text x="14" y="${coord(cy)}" transform="rotate(-90 14 ${coord(cy)})" text-anchor="middle" fill="#4a5160">${escapeXml(o.yLabel)}</text>`);
   }
-  // the vertical marker
-  if (o.vline && xOk(o.vline.x)) {
-    const x = sx(o.vline.x);
+  // the vertical markers
+  vlines.forEach((v, k) => {
+    const x = sx(v.x);
     parts.push(`<line x1="${coord(x)}" x2="${coord(x)}" y1="${coord(top)}" y2="${coord(top + ph)}" stroke="#7a808c" stroke-width="1.2" stroke-dasharray="5 4"/>`);
-    parts.push(`<text x="${coord(x + 5)}" y="${coord(top + 13)}" font-size="11" fill="#5a606c">${escapeXml(o.vline.label)}</text>`);
-  }
+    parts.push(`<text x="${coord(x + 5)}" y="${coord(top + 13 + (k % 2) * 13)}" font-size="11" fill="#5a606c">${escapeXml(v.label)}</text>`);
+  });
+  const showMarkers = o.markers ?? true;
 
   // lines
   const drawn = o.series.map(() => false);
@@ -285,7 +296,7 @@ export function lineChart(o: LineChartOptions): string {
     let d = "";
     let pen = false;
     const pts: string[] = [];
-    o.x.forEach((xv, j) => {
+    (s.x ?? o.x).forEach((xv, j) => {
       const v = s.values[j];
       if (!xOk(xv)) {
         pen = false;
@@ -308,10 +319,11 @@ export function lineChart(o: LineChartOptions): string {
       d += `${pen ? "L" : "M"}${coord(x)} ${coord(y)}`;
       pen = true;
       const tip = `${s.label} at ${xt.find((t) => t.value === xv)?.label ?? tickLabel(xv)}: ${fmt(v)}`;
-      pts.push(withTitle(marker(shape, x, y, 3.6, color, ` stroke="#fff" stroke-width="0.8"`), tip));
+      if (showMarkers) pts.push(withTitle(marker(shape, x, y, 3.6, color, ` stroke="#fff" stroke-width="0.8"`), tip));
       drawn[i] = true;
     });
-    if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ""} stroke-linejoin="round" stroke-linecap="round"/>`);
+    const pathEl = `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ""} stroke-linejoin="round" stroke-linecap="round"/>`;
+    if (d) parts.push(showMarkers ? pathEl : withTitle(pathEl, s.label));
     parts.push(...pts);
   });
 

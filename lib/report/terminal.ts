@@ -1,19 +1,22 @@
 /**
- * The terminal summary of a study report: a fixed-width table of perplexity (methods × lengths,
- * the best per length marked `*`), mean passkey accuracy per length and wall time, then the seed
- * findings one line each with ✓ / ✗ / –.
+ * The terminal summary of a study report (schema 2): a fixed-width table of mean NLL (methods ×
+ * lengths, the best per length marked `*`) with the passkey accuracy per distance bucket and the
+ * wall time, then the gates one line each (✓ / ✗ / – id title: measured), then the seed findings
+ * one line each (✓ / ✗ / – seed title: verdict and key numbers).
  *
  * Colour (ANSI) only when asked for, or by default when stdout is a TTY and NO_COLOR is unset
  * (https://no-color.org: any non-empty NO_COLOR disables colour).
  */
 import type { StudyReport } from "../study/report_schema.js";
-import { badge, computeFindings, type Finding } from "./findings.js";
-import { bestIndices, formatAcc, formatPpl, formatSeconds, isFiniteNumber, lengthLabel } from "./format.js";
+import { badge, computeFindings, computeGates, type Finding, type Gate } from "./findings.js";
+import { bestIndices, formatAcc, formatNll, formatSeconds, isFiniteNumber, lengthLabel } from "./format.js";
 
 export interface TerminalOptions {
   /** ANSI colours; default: stdout is a TTY and NO_COLOR is unset or empty. */
   color?: boolean;
-  /** Findings to print (default: computed from the report). */
+  /** Gates to print (default: computed from the report). */
+  gates?: Gate[];
+  /** Findings to print (default: computed from the report with those gates). */
   findings?: Finding[];
 }
 
@@ -45,17 +48,20 @@ export function renderTerminalSummary(report: StudyReport, opts: TerminalOptions
   const L = report.trainLength;
   const lengths = Array.isArray(report.lengths) ? report.lengths : [];
   const methods = Array.isArray(report.methods) ? report.methods : [];
+  const buckets = Array.isArray(report.passkey?.buckets) ? report.passkey.buckets : [];
+  const bucketLabel = (b: { lo: number; hi: number }) => (b.lo === 0 ? `≤${lengthLabel(b.hi, L)}` : `${lengthLabel(b.lo, L)}-${lengthLabel(b.hi, L)}`);
 
-  const best = lengths.map((_, i) => new Set(bestIndices(methods.map((m) => m.ppl?.[i]))));
-  const header = ["method", ...lengths.map((T) => `${lengthLabel(T, L)} (${T})`), "passkey by length", "time"];
+  const best = lengths.map((_, i) => new Set(bestIndices(methods.map((m) => (Array.isArray(m.nll) ? m.nll[i] : null)), formatNll)));
+  // the passkey column: one sub-column per bucket, as wide as its label (or a value)
+  const pkWidths = buckets.map((b) => Math.max(4, visibleWidth(bucketLabel(b))));
+  const header = ["method", ...lengths.map((T) => `${lengthLabel(T, L)} (${T})`), `passkey ${buckets.map((b, j) => padStart(bucketLabel(b), pkWidths[j]!)).join(" ")}`, "time"];
   const rows: { cells: string[]; best: boolean[] }[] = methods.map((m, mi) => {
-    const cells = lengths.map((_, i) => formatPpl(m.ppl?.[i]) + (best[i]!.has(mi) ? "*" : " "));
-    const pk = lengths.map((_, i) => {
-      const row = m.passkey?.[i];
-      const vals = Array.isArray(row) ? row.filter(isFiniteNumber) : [];
-      return vals.length ? formatAcc(vals.reduce((a, b) => a + b, 0) / vals.length) : "–";
+    const cells = lengths.map((_, i) => formatNll(Array.isArray(m.nll) ? m.nll[i] : null) + (best[i]!.has(mi) ? "*" : " "));
+    const pk = buckets.map((_, j) => {
+      const cell = Array.isArray(m.passkey) ? m.passkey[j] : null;
+      return cell && isFiniteNumber(cell.correct) && isFiniteNumber(cell.trials) && cell.trials > 0 ? formatAcc(cell.correct / cell.trials) : "–";
     });
-    return { cells: [m.label ?? m.id, ...cells, pk.join(" "), formatSeconds(m.wallSeconds)], best: [false, ...lengths.map((_, i) => best[i]!.has(mi)), false, false] };
+    return { cells: [m.label ?? m.id, ...cells, pk.map((s, j) => padStart(s, pkWidths[j]!)).join(" "), formatSeconds(m.wallSeconds)], best: [false, ...lengths.map((_, i) => best[i]!.has(mi)), false, false] };
   });
   const widths = header.map((h, k) => Math.max(visibleWidth(h), ...rows.map((r) => visibleWidth(r.cells[k]!))));
   const sep = "  ";
@@ -76,16 +82,29 @@ export function renderTerminalSummary(report: StudyReport, opts: TerminalOptions
   out.push(dim(widths.map((w) => "-".repeat(w)).join(sep)));
   for (const r of rows) out.push(fmtRow(r.cells, r.best));
   out.push("");
-  const chance = (report.config?.passkeyScoring as { chance?: unknown } | undefined)?.chance;
-  out.push(dim(`perplexity on held-out tokens; * best at that length; passkey = accuracy averaged over depths${isFiniteNumber(chance) ? ` (chance ${chance.toFixed(2)})` : ""}`));
+  const ev = report.evaluation;
+  const evText = ev && Array.isArray(ev.documents) ? ` (${ev.documents.length} documents, ${ev.windows} windows × ${ev.targets} targets)` : "";
+  out.push(dim(`mean NLL in nats per token on the same held-out targets at every length${evText}; * best at that length; – not defined`));
+  out.push(dim(`passkey = accuracy (greedy exact match) per key-to-question distance bucket, ${report.passkey?.trials ?? "–"} trials each`));
+
+  const gates = opts.gates ?? computeGates(report);
+  const findings = opts.findings ?? computeFindings(report, gates);
+  const mark = (r: boolean | null) => {
+    const b = badge(r);
+    return r === true ? c("1;32", b) : r === false ? c("1;31", b) : dim(b);
+  };
+  out.push("");
+  out.push(bold("gates"));
+  for (const g of gates) out.push(`${mark(g.pass)} ${g.id}  ${g.title}: ${g.text}`);
   out.push("");
   out.push(bold("seed findings"));
-  const findings = opts.findings ?? computeFindings(report);
   for (const f of findings) {
-    const b = badge(f.reproduced);
-    const mark = f.reproduced === true ? c("1;32", b) : f.reproduced === false ? c("1;31", b) : dim(b);
-    out.push(`${mark} ${f.seed}  ${f.title}: ${f.summary}`);
+    // not testable / missing: the summary starts with the verdict and its reason
+    const text = f.verdict === "reproduced" || f.verdict === "not reproduced" ? `${f.verdict}; ${f.summary}` : f.summary;
+    out.push(`${mark(f.reproduced)} ${f.seed}  ${f.title}: ${text}`);
   }
+  const n = (v: Finding["verdict"]) => findings.filter((f) => f.verdict === v).length;
+  out.push(dim(`${n("reproduced")} of ${findings.length} reproduced, ${n("not reproduced")} not reproduced, ${n("not testable")} not testable at this scale${n("missing") ? `, ${n("missing")} missing data` : ""}`));
   out.push("");
   out.push(dim(`total ${formatSeconds(report.timings?.totalSeconds)}`));
   return out.join("\n");

@@ -15,8 +15,8 @@
  * whitespace-only) file, binary data (a NUL byte) or invalid UTF-8.
  *
  * The split is by document: documents are shuffled with the run's seed and the first
- * max(1, round(validationFraction · n)) — more if needed for the held-out tokens the preset
- * scores — become the validation split; the rest train the tokenizer and the models.
+ * max(1, round(validationFraction · n)) — more if needed for the held-out documents and text the
+ * preset scores — become the validation split; the rest train the tokenizer and the models.
  */
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -173,10 +173,11 @@ export interface Split {
 }
 
 /**
- * Seeded split by document. `minValidationChars` asks for enough held-out text (documents are
- * added to the validation split until it holds that many characters, if the fraction falls short).
+ * Seeded split by document. `minValidationDocs` and `minValidationChars` ask for enough held-out
+ * documents and text (documents are added to the validation split until it holds that many, if
+ * the fraction falls short; at least one document always stays for training).
  */
-export function splitCorpus(corpus: Corpus, opts: { seed: number; validationFraction: number; minValidationChars: number }): Split {
+export function splitCorpus(corpus: Corpus, opts: { seed: number; validationFraction: number; minValidationChars: number; minValidationDocs?: number }): Split {
   const docs = corpus.documents;
   if (docs.length < 2) {
     throw new CtxwinError(
@@ -190,7 +191,7 @@ export function splitCorpus(corpus: Corpus, opts: { seed: number; validationFrac
     const j = Math.floor(rng.next() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  let nVal = Math.max(1, Math.round(opts.validationFraction * docs.length));
+  let nVal = Math.min(docs.length - 1, Math.max(1, opts.minValidationDocs ?? 1, Math.round(opts.validationFraction * docs.length)));
   let chars = 0;
   for (let i = 0; i < nVal; i++) chars += docs[order[i]!]!.text.length;
   while (chars < opts.minValidationChars && nVal < docs.length - 1) chars += docs[order[nVal++]!]!.text.length;

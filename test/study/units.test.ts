@@ -1,7 +1,7 @@
 /**
- * Study building blocks: passkey construction and scoring, positional-vector replacement
- * (interpolation by hand, identity at α = 1 and T = L), window extension reaching the attention
- * kernel call, the dynamic-YaRN factor, the training schedule.
+ * Study building blocks: passkey construction, buckets and scoring, the training mixture,
+ * positional-vector replacement (interpolation by hand, identity at α = 1 and T = L), window
+ * extension reaching the attention kernel call, the method definitions.
  */
 import { describe, expect, it } from "vitest";
 import { createModel } from "../../dist/models/index.js";
@@ -10,17 +10,20 @@ import { Rng } from "../../dist/nn/index.js";
 import type { AttentionOptions } from "../../dist/attention.js";
 import {
   buildPasskey,
-  chooseTemplate,
-  distractors,
-  scorePasskey,
-  PASSKEY_TEMPLATES,
+  passkeyTemplate,
+  passkeyBuckets,
+  distanceRange,
+  spanFiller,
+  scorePasskeyBucket,
+  buildTrainingRows,
   interpolationSources,
   interpolateVectors,
   replacementDelta,
   replacementHook,
   computePositionalVectors,
   windowExtension,
-  dynamicYarnFactor,
+  dynamicFactor,
+  fineTunePositional,
   studyMethods,
   type PositionalVectors,
 } from "../../dist/study/index.js";
@@ -31,7 +34,7 @@ const bpeTok = trainBpe(
     "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ".repeat(20),
     "What is the pass key? The pass key is 1234. Remember it. There is an important info hidden inside a lot of irrelevant text.",
   ],
-  { vocabSize: 320, specialTokens: ["<|endoftext|>"], eosToken: "<|endoftext|>" },
+  { vocabSize: 320, specialTokens: ["<|endoftext|>", "<|bos|>"], eosToken: "<|endoftext|>", bosToken: "<|bos|>" },
 );
 
 function toyModel(opts: { positional?: { type: "none" } | { type: "rope" }; windows?: number[]; vocab?: number; seed?: number } = {}) {
@@ -50,87 +53,131 @@ function toyModel(opts: { positional?: { type: "none" } | { type: "rope" }; wind
   );
 }
 
-describe("passkey construction", () => {
-  for (const [name, tok] of [
-    ["bytes", byteTok],
-    ["bpe", bpeTok],
-  ] as const) {
-    for (const template of PASSKEY_TEMPLATES) {
-      it(`${name}, ${template.name}: exact length, key at the requested depth, answer last`, () => {
-        const enc = (s: string) => tok.encode(s, { addSpecialTokens: false });
-        for (const length of [300, 517, 900]) {
-          for (const depth of [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1]) {
-            const key = "4817";
-            const p = buildPasskey(tok, { length, depth, key, template });
-            expect(p.ids.length).toBe(length);
-            expect(p.promptLength + p.answer.length).toBe(length);
-            expect(p.answer).toEqual(enc(` ${key}`));
-            expect(p.ids.slice(p.promptLength)).toEqual(p.answer);
-            const keySent = enc(template.key(key));
-            expect(p.ids.slice(p.keyStart, p.keyStart + keySent.length)).toEqual(keySent);
-            expect(tok.decode(p.ids.slice(p.keyStart, p.keyStart + keySent.length))).toBe(template.key(key));
-            // the prompt ends with the question
-            const q = enc(template.question);
-            expect(p.ids.slice(p.promptLength - q.length, p.promptLength)).toEqual(q);
-            // depth: the key sits at the filler-sentence boundary nearest to depth · filler
-            const S = enc(template.filler).length;
-            expect(p.keyStart - p.fillerStart).toBe(p.fillerBefore);
-            expect(Math.abs(p.fillerBefore - depth * p.fillerTokens)).toBeLessThanOrEqual(S / 2);
-            if (depth === 0) expect(p.keyStart).toBe(p.fillerStart);
-            if (depth === 1) expect(p.keyStart + keySent.length).toBe(p.promptLength - q.length);
-            // the key occurs in the prompt only inside the key sentence
-            const text = tok.decode(p.ids.slice(0, p.promptLength));
-            expect(text.split(key).length - 1).toBe(template.name === "full" ? 2 : 1);
-          }
+const bos = bpeTok.tokenToId("<|bos|>")!;
+
+describe("passkey construction (the trained template)", () => {
+  const t = passkeyTemplate(bpeTok);
+  const enc = (s: string) => bpeTok.encode(s, { addSpecialTokens: false });
+  const stream = Int32Array.from(enc("The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ".repeat(30)));
+
+  it("exact length, the key's ids in the key sentence, the answer last, the requested distance", () => {
+    const rng = new Rng(3);
+    for (const length of [40, 97, 300]) {
+      for (const key of ["4817", "12", "90210"]) {
+        const a = enc(` ${key}`);
+        const [lo, hi] = distanceRange(t, a.length, length);
+        for (const distance of [lo, Math.floor((lo + hi) / 2), hi]) {
+          const s = buildPasskey(bpeTok, t, { length, key, distance, filler: spanFiller(stream, rng) });
+          expect(s.ids.length).toBe(length);
+          expect(s.answer).toEqual(a);
+          expect(s.ids.slice(length - a.length)).toEqual(a);
+          expect(s.ids.slice(s.keyIndex, s.keyIndex + a.length)).toEqual(a);
+          expect(s.ids.slice(s.keyIndex - t.keyPrefix.length, s.keyIndex)).toEqual(t.keyPrefix);
+          expect(length - a.length - s.keyIndex).toBe(distance);
+          expect(s.distance).toBe(distance);
+          // the question sits right before the answer
+          expect(s.ids.slice(length - a.length - t.question.length, length - a.length)).toEqual(t.question);
+          // the decoded text reads as the template
+          expect(bpeTok.decode(s.ids)).toContain(`The pass key is ${key}.`);
+          expect(bpeTok.decode(s.ids).endsWith(`What is the pass key? The pass key is ${key}`)).toBe(true);
         }
-      });
+        expect(() => buildPasskey(bpeTok, t, { length, key, distance: lo - 1, filler: spanFiller(stream, rng) })).toThrow(/distance/);
+        expect(() => buildPasskey(bpeTok, t, { length, key, distance: hi + 1, filler: spanFiller(stream, rng) })).toThrow(/distance/);
+      }
     }
-  }
-
-  it("chooses the richest template that fits and errors when none does", () => {
-    expect(chooseTemplate(bpeTok, 512, 4).name).toBe("full");
-    expect(chooseTemplate(byteTok, 32, 2).name).toBe("tiny");
-    expect(() => chooseTemplate(byteTok, 12, 2)).toThrow(/passkey/);
-    expect(() => buildPasskey(byteTok, { length: 20, depth: 0.5, key: "12", template: PASSKEY_TEMPLATES[0] })).toThrow(/at least/);
+    expect(() => buildPasskey(bpeTok, t, { length: 60, key: "12a", distance: 30, filler: spanFiller(stream, rng) })).toThrow(/digits/);
   });
 
-  it("distractors: distinct keys with the key's token count", () => {
-    const rng = new Rng(5);
-    const d = distractors(bpeTok, "4817", 9, rng);
-    expect(d.length).toBe(9);
-    const want = bpeTok.encode(" 4817", { addSpecialTokens: false }).length;
-    const texts = new Set(d.map((ids) => bpeTok.decode(ids)));
-    expect(texts.size).toBe(9);
-    expect(texts.has(" 4817")).toBe(false);
-    for (const ids of d) expect(ids.length).toBe(want);
+  it("buckets: distances inside (lo, hi], prompts of exactly hi tokens starting with BOS", () => {
+    const lengths = [48, 96, 192];
+    const b = passkeyBuckets(bpeTok, lengths, { trials: 20, digits: 3, seed: 5, filler: stream, bos });
+    expect(b.map((x) => [x.lo, x.hi])).toEqual([
+      [0, 48],
+      [48, 96],
+      [96, 192],
+    ]);
+    for (const bucket of b) {
+      expect(bucket.trials.length).toBe(20);
+      for (const s of bucket.trials) {
+        expect(s.ids.length).toBe(bucket.hi);
+        expect(s.ids[0]).toBe(bos);
+        expect(s.distance).toBeGreaterThan(bucket.lo);
+        expect(s.distance).toBeLessThanOrEqual(bucket.hi);
+        expect(s.ids.length - s.answer.length - s.keyIndex).toBe(s.distance);
+        expect(s.ids.slice(s.keyIndex, s.keyIndex + s.answer.length)).toEqual(s.answer);
+      }
+      // distances spread over the bucket, not one value
+      expect(new Set(bucket.trials.map((s) => s.distance)).size).toBeGreaterThan(5);
+    }
+    // seeded: the same prompts again
+    expect(passkeyBuckets(bpeTok, lengths, { trials: 20, digits: 3, seed: 5, filler: stream, bos })[1]!.trials[3]!.ids).toEqual(b[1]!.trials[3]!.ids);
   });
 
-  it("scorePasskey (cached prompt, batched candidates) equals full-forward log-likelihoods", async () => {
-    const model = toyModel({ positional: { type: "rope" } });
-    const p = buildPasskey(byteTok, { length: 64, depth: 0.5, key: "381", template: PASSKEY_TEMPLATES[2] });
-    const others = distractors(byteTok, "381", 3, new Rng(1));
-    const sc = await scorePasskey(model, p, others, {});
-    expect(sc.logLikelihoods.length).toBe(4);
-    const prompt = p.ids.slice(0, p.promptLength);
-    for (const [c, ans] of [p.answer, ...others].entries()) {
-      const seq = [...prompt, ...ans];
-      const logits = await model.forward([seq]);
+  it("scorePasskeyBucket: greedy exact match and the answer log-likelihood equal a full forward by hand", async () => {
+    const model = toyModel({ positional: { type: "rope" }, vocab: bpeTok.vocabSize });
+    const [bucket] = passkeyBuckets(bpeTok, [40], { trials: 5, digits: 3, seed: 2, filler: stream, bos });
+    const res = await scorePasskeyBucket(model, bucket!, {}, { tokensPerBatch: 80 });
+    expect(res.trials).toBe(5);
+    let correct = 0;
+    let ll = 0;
+    const V = model.config.vocabSize;
+    for (const s of bucket!.trials) {
+      const logits = await model.forward([s.ids.slice(0, s.ids.length - 1)]);
       const d = await logits.data();
       logits.dispose();
-      const V = model.config.vocabSize;
-      let ll = 0;
-      for (let j = 0; j < ans.length; j++) {
-        const off = (prompt.length - 1 + j) * V;
+      let ok = true;
+      for (let j = 0; j < s.answer.length; j++) {
+        const off = (s.ids.length - s.answer.length - 1 + j) * V;
         let m = -Infinity;
-        for (let i = 0; i < V; i++) m = Math.max(m, d[off + i]!);
-        let s = 0;
-        for (let i = 0; i < V; i++) s += Math.exp(d[off + i]! - m);
-        ll += d[off + ans[j]!]! - m - Math.log(s);
+        let am = 0;
+        for (let i = 0; i < V; i++) if (d[off + i]! > m) ((m = d[off + i]!), (am = i));
+        let z = 0;
+        for (let i = 0; i < V; i++) z += Math.exp(d[off + i]! - m);
+        ll += d[off + s.answer[j]!]! - m - Math.log(z);
+        if (am !== s.answer[j]) ok = false;
       }
-      expect(sc.logLikelihoods[c]).toBeCloseTo(ll, 3);
+      if (ok) correct++;
     }
-    expect(sc.correct).toBe(sc.logLikelihoods.slice(1).every((x) => sc.logLikelihoods[0]! > x));
+    expect(res.correct).toBe(correct);
+    expect(res.meanLogLik).toBeCloseTo(ll / 5, 3);
     model.dispose();
+  });
+});
+
+describe("training mixture", () => {
+  const enc = (s: string) => bpeTok.encode(s, { addSpecialTokens: false });
+  const stream = Int32Array.from(enc("The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ".repeat(40)));
+
+  it("BOS first, LM rows are the stream, passkey rows hold the template with the answer positions listed", () => {
+    const L = 48;
+    const mix = buildTrainingRows(bpeTok, stream, { seqLen: L, passkeyFraction: 0.3, digits: 3, bos, seed: 4 });
+    const R = L + 1;
+    const n = mix.rows.length;
+    expect(mix.counts.lm + mix.counts.passkey).toBe(n);
+    expect(mix.counts.passkey / n).toBeCloseTo(0.3, 1);
+    expect(mix.answers.length).toBe(n);
+    for (let r = 0; r < n; r++) {
+      const row = Array.from(mix.rows.data.subarray(r * R, (r + 1) * R));
+      expect(row[0]).toBe(bos);
+      const ans = mix.answers[r];
+      if (r < mix.counts.lm) {
+        expect(ans).toBeNull();
+        // consecutive stream tokens: packSequences rows of L content tokens
+        expect(row.slice(1)).toEqual(Array.from(stream.subarray(r * (L - 1), r * (L - 1) + L)));
+      } else {
+        expect(ans).not.toBeNull();
+        const pos = Array.from(ans!);
+        expect(pos[pos.length - 1]).toBe(L); // the last token of the row
+        const answer = pos.map((p) => row[p]!);
+        const text = bpeTok.decode(row.slice(1));
+        const key = bpeTok.decode(answer).trim();
+        expect(key).toMatch(/^\d{3}$/);
+        expect(text).toContain(`The pass key is ${key}.`);
+        expect(text.endsWith(`What is the pass key? The pass key is ${key}`)).toBe(true);
+      }
+    }
+    expect(() => buildTrainingRows(bpeTok, stream, { seqLen: L, passkeyFraction: 1, digits: 3, bos, seed: 4 })).toThrow(/passkeyFraction/);
+    expect(() => buildTrainingRows(bpeTok, stream, { seqLen: 12, passkeyFraction: 0.5, digits: 3, bos, seed: 4 })).toThrow(/too short/);
   });
 });
 
@@ -213,9 +260,9 @@ describe("attention window extension", () => {
     expect(windowExtension(L, L, W, 1.3)).toEqual({});
     expect(windowExtension(4 * L, L, W, 1.3)).toEqual({ window: 16, scaleMultiplier: 1.3 });
     const model = toyModel({ windows: [W, W] });
-    const methods = studyMethods({ L, W, s: 4, windowTemperatures: [1, 1.3], nopeTemperatures: [1], pvLayers: [1], pvAlphas: [1], pvKeep: 4, pv: () => null as never });
+    const methods = studyMethods({ L, W, s: 4, temperatures: [1, 1.3], pvRatios: [2, 4, 8], pvLayers: [1], pvAlphas: [1], pvKeep: 4, pv: () => null as never });
     const ext = methods.find((m) => m.id === "window-ext")!;
-    ext.params.lambda = 1.3;
+    ext.params[`lambda@${4 * L}`] = 1.3;
     const seen: AttentionOptions[] = [];
     const run = ext.at(4 * L);
     const ids = [Array.from({ length: 4 * L }, (_, i) => (i * 7) % 250)];
@@ -238,16 +285,46 @@ describe("attention window extension", () => {
   });
 });
 
-describe("dynamic YaRN", () => {
-  it("factor = max(1, Tk / L0), per length", () => {
-    expect(dynamicYarnFactor(64, 128)).toBe(1);
-    expect(dynamicYarnFactor(128, 128)).toBe(1);
-    expect(dynamicYarnFactor(256, 128)).toBe(2);
-    expect(dynamicYarnFactor(320, 128)).toBe(2.5);
-    expect(dynamicYarnFactor(1024, 128)).toBe(8);
-    const m = studyMethods({ L: 128, W: 32, s: 4, windowTemperatures: [1], nopeTemperatures: [1], pvLayers: [1], pvAlphas: [1], pvKeep: 4, pv: () => null as never }).find((x) => x.id === "yarn-dynamic")!;
+describe("method definitions", () => {
+  const methods = studyMethods({ L: 128, W: 32, s: 4, temperatures: [1], pvRatios: [2, 4, 8], pvLayers: [1], pvAlphas: [1], pvKeep: 4, pv: () => null as never });
+  const m = (id: string) => methods.find((x) => x.id === id)!;
+
+  it("dynamic YaRN and dynamic PI: factor max(1, T/L) per length", () => {
+    expect(dynamicFactor(64, 128)).toBe(1);
+    expect(dynamicFactor(320, 128)).toBe(2.5);
     for (const T of [128, 256, 512, 1024]) {
-      expect(m.at(T).forward.positional).toEqual({ type: "rope", scaling: { type: "yarn", factor: Math.max(1, T / 128), originalMaxPositions: 128 } });
+      expect(m("yarn-dynamic").at(T).forward.positional).toEqual({ type: "rope", scaling: { type: "yarn", factor: Math.max(1, T / 128), originalMaxPositions: 128 } });
+      expect(m("rope-dynamic-pi").at(T).forward.positional).toEqual({ type: "rope", scaling: { type: "linear", factor: Math.max(1, T / 128) } });
     }
+  });
+
+  it("the static scalings use the fixed factor at every length; the fine-tunes carry theirs in the checkpoint", () => {
+    for (const T of [128, 1024]) {
+      expect(m("rope-pi").at(T).forward.positional).toEqual({ type: "rope", scaling: { type: "linear", factor: 4 } });
+      expect(m("rope-ntk").at(T).forward.positional).toEqual({ type: "rope", scaling: { type: "ntk", factor: 4 } });
+      expect(m("yarn").at(T).forward.positional).toEqual({ type: "rope", scaling: { type: "yarn", factor: 4, originalMaxPositions: 128 } });
+      for (const id of ["rope-ft", "rope-pi-ft", "rope-ntk-ft", "yarn-ft"]) expect(m(id).at(T).forward).toEqual({});
+    }
+    expect(fineTunePositional("yarn-ft", 4, 128)).toEqual({ type: "rope", scaling: { type: "yarn", factor: 4, originalMaxPositions: 128 } });
+    expect(fineTunePositional("rope-pi-ft", 4, 128)).toEqual({ type: "rope", scaling: { type: "linear", factor: 4 } });
+    expect(fineTunePositional("rope-ntk-ft", 4, 128)).toEqual({ type: "rope", scaling: { type: "ntk", factor: 4 } });
+    expect(fineTunePositional("rope-ft", 4, 128)).toEqual({ type: "rope" });
+  });
+
+  it("ALiBi-PI, attention scaling per length, PV replacement defined up to r·L", () => {
+    expect(m("alibi-pi").at(512).forward.positional).toEqual({ type: "alibi", trainLength: 128 });
+    const sc = m("nope-scale");
+    sc.params["lambda@256"] = 1.2;
+    expect(sc.at(128).forward).toEqual({});
+    expect(sc.at(256).forward).toEqual({ scaleMultiplier: 1.2 });
+    expect(sc.at(512).forward).toEqual({ scaleMultiplier: 1 });
+    for (const r of [2, 4, 8]) {
+      const pv = m(`nope-pv-r${r}`);
+      for (const T of [128, 256, 512, 1024]) expect(pv.defined!(T)).toBe(T <= r * 128);
+      expect(pv.at(128).forward).toEqual({});
+    }
+    expect(methods.map((x) => x.id)).toEqual([
+      "nope", "nope-scale", "nope-pv-r2", "nope-pv-r4", "nope-pv-r8", "alibi", "alibi-pi", "rope", "rope-pi", "rope-ntk", "rope-dynamic", "rope-dynamic-pi", "yarn", "yarn-dynamic", "rope-ft", "rope-pi-ft", "rope-ntk-ft", "yarn-ft", "window", "window-ext",
+    ]);
   });
 });
