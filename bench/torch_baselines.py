@@ -54,7 +54,8 @@ def visible_pairs(T, causal, window):
 
 
 def yarn_cos_sin(T, dim, factor=4.0, L0=None, beta_fast=32.0, beta_slow=1.0, theta=10000.0, device="cuda"):
-    """cos/sin [T, dim/2] * attention factor, as DESIGN.md "Positional math" (truncate = True)."""
+    """cos/sin [T, dim/2] * attention factor, as docs/design.md, "Positional conventions"
+    (truncate = True)."""
     L0 = L0 or max(256, T // 4)
     R = dim
     inv = 1.0 / (theta ** (torch.arange(0, R, 2, dtype=torch.float64) / R))

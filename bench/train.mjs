@@ -18,7 +18,7 @@
 //                        [--heads 4] [--vocab 4096] [--device cpu|cuda] [--json out.json]
 //
 // Model FLOPs per trained token (PaLM appendix B / nanoGPT estimate_mfu, with causal attention
-// counted at half, as DESIGN.md counts attention FLOPs):
+// counted at half, as docs/design.md, Tests and benchmarks, counts attention FLOPs):
 //   6·N  +  6·L·T·d
 //   N = weights that take part in matmuls (every Linear in the blocks + the LM head; the
 //       embedding lookup is not a matmul); 6 = 2 (multiply-add) × 3 (forward + 2× backward).

@@ -104,17 +104,18 @@ function checkRowsSeeKeys(fn: string, causal: boolean, window: number, offset: n
   }
 }
 
-/** softmax(scale·rot(q)·rot(k)ᵀ + bias + mask)·v, same shape and dtype as q. Asynchronous. */
 /**
  * The default ALiBi slopes for `heads` query heads (what `{ type: "alibi" }` uses; computed by the
- * native positional code, DESIGN's formula): start = 2^(−8/H) and slope_h = start^(h+1) for a power
- * of two H, else those of the largest power of two below H and every other slope of twice that.
+ * native positional code, the formula of docs/design.md, Positional conventions):
+ * start = 2^(−8/H) and slope_h = start^(h+1) for a power of two H, else those of the largest power
+ * of two below H and every other slope of twice that.
  */
 export function alibiSlopes(heads: number): number[] {
   if (!isPositiveInt(heads) || heads > 65536) argError("ERR_ARG", "alibiSlopes", "heads", "an integer in [1, 65536]", heads);
   return callNative(() => backend("cpu").alibiSlopes(heads));
 }
 
+/** softmax(scale·rot(q)·rot(k)ᵀ + bias + mask)·v, same shape and dtype as q. Asynchronous. */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts?: AttentionOptions): Tensor {
   const { out, lse } = attentionWithLse(q, k, v, opts);
   lse.dispose(); // freed once the queued forward that writes it has run

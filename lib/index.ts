@@ -1,6 +1,6 @@
 /**
  * ctxwin: fused attention with positional schemes as kernel parameters, on CPU and CUDA.
- * See README.md for a tour and DESIGN.md for the exact math.
+ * See README.md for a tour and docs/design.md (Positional conventions) for the exact math.
  */
 import { cpuBackend, cudaUnavailableReason, loadedBackends, type Device } from "./backend.js";
 import { argError, fromNative } from "./errors.js";

@@ -1,7 +1,8 @@
 /**
  * Positional schemes as attention options. Types and validation only: the numbers (slopes,
  * frequencies, YaRN ramps, attention factors) are computed in native code, once per call, from
- * exactly these fields (see native/include/ctxwin/positional.h and DESIGN.md "Positional math").
+ * exactly these fields (see native/include/ctxwin/positional.h and docs/design.md, "Positional
+ * conventions").
  */
 import { argError, isFinitePositive, isNonNegativeInt, isPositiveInt, show } from "./errors.js";
 import type { NativeAttentionOptions } from "./backend.js";
@@ -117,7 +118,7 @@ export function resolvePositional(fn: string, positional: unknown, hq: number, d
         argError("ERR_ARG", fn, "positional.slopes", `an array of ${hq} finite numbers`, p.slopes);
       }
       if (p.slopes.length !== hq) {
-        argError("ERR_ARG", fn, "positional.slopes", `${hq} slopes (one per query head)`, `${p.slopes.length}`);
+        argError("ERR_ARG", fn, "positional.slopes", `${hq} slopes (one per query head)`, p.slopes.length);
       }
       out.slopes = [...(p.slopes as number[])];
     }

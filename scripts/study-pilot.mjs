@@ -26,6 +26,7 @@ const { values: a } = parseArgs({
     passkey: { type: "string", default: "0.5" }, weight: { type: "string", default: "1" }, digits: { type: "string", default: "2" },
     models: { type: "string", default: "nope,rope,alibi,window" }, evalDocs: { type: "string", default: "24" }, perDoc: { type: "string", default: "4" },
     trials: { type: "string", default: "64" }, seed: { type: "string", default: "0" }, corpus: { type: "string" },
+    theta: { type: "string", default: "10000" }, rotaryDim: { type: "string" }, headDim: { type: "string" },
   },
 });
 const N = (k) => Number(a[k]);
@@ -64,9 +65,9 @@ const iv = (x, f = 3) => `${x.mean.toFixed(f)} [${x.lo.toFixed(f)}, ${x.hi.toFix
 const res = {};
 for (const name of a.models.split(",")) {
   const layers = N("layers");
-  const positional = name === "rope" ? { type: "rope", theta: 10000 } : name === "alibi" ? { type: "alibi" } : { type: "none" };
+  const positional = name === "rope" ? { type: "rope", theta: N("theta"), ...(a.rotaryDim ? { rotaryDim: N("rotaryDim") } : {}) } : name === "alibi" ? { type: "alibi" } : { type: "none" };
   const model = createModel(
-    { family: "llama", modelType: name === "window" ? "mistral" : "llama", vocabSize: tok.vocabSize, hiddenSize: N("d"), numLayers: layers, numHeads: N("heads"), tieWordEmbeddings: true, positional, windows: new Array(layers).fill(name === "window" ? L / 4 : 0), maxPositions: L },
+    { family: "llama", modelType: name === "window" ? "mistral" : "llama", vocabSize: tok.vocabSize, hiddenSize: N("d"), numLayers: layers, numHeads: N("heads"), ...(a.headDim ? { headDim: N("headDim") } : {}), tieWordEmbeddings: true, positional, windows: new Array(layers).fill(name === "window" ? L / 4 : 0), maxPositions: L },
     { seed },
   );
   const tr = await trainLM(model, mix, { steps: N("steps"), batch: N("batch"), lr: N("lr"), warmupSteps: Math.round(N("warmup") * N("steps")), minLrRatio: 0.1, weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1, passkeyWeight: N("weight"), seed: seed + 1 });

@@ -1,7 +1,8 @@
 /**
  * alibiSlopes(H): the default slopes the kernels use (native/include/ctxwin/positional.h), exposed
- * to JS, against the independent float64 recipe in the test reference (DESIGN.md), for powers of
- * two and the interleaved non-power-of-two construction; and the kernel really uses them.
+ * to JS, against the independent float64 recipe in the test reference (docs/design.md, Positional
+ * conventions), for powers of two and the interleaved non-power-of-two construction; and the
+ * kernel really uses them.
  */
 import { describe, expect, it } from "vitest";
 import { alibiSlopes, attention, Tensor } from "../dist/index.js";

@@ -101,7 +101,8 @@ export function completeArch(c: ArchConfigInput): ArchConfig {
 
 /**
  * The positional scheme in effect when `override` is given on top of the checkpoint's `base`
- * (DESIGN.md: rope fields the override leaves out — theta, rotaryDim — come from the checkpoint).
+ * (docs/design.md, Models and HF I/O: rope fields the override leaves out — theta, rotaryDim —
+ * come from the checkpoint).
  */
 export function mergePositional(base: Positional, override: Positional | undefined): Positional {
   if (!override) return base;

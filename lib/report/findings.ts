@@ -251,7 +251,7 @@ function finding(r: StudyReport, gates: Gate[], seed: SeedId, title: string, nee
     missing = err.message;
   }
   // a needed gate that is absent from `gates` counts as missing (never as passed)
-  const failed = needs.map((id) => gates.find((g) => g.id === id) ?? { id, title: id, pass: null }).filter((g) => g.pass !== true);
+  const failed = needs.map((id) => gates.find((g) => g.id === id) ?? { id, title: null, pass: null }).filter((g) => g.pass !== true);
   const state = (g: { pass: boolean | null }) => (g.pass === true ? "passes" : g.pass === false ? "fails" : "is missing");
   const gateText = needs.map((id) => `${id} ${state(gates.find((g) => g.id === id) ?? { pass: null })}`).join(", ");
   if (missing !== null) {
@@ -259,7 +259,7 @@ function finding(r: StudyReport, gates: Gate[], seed: SeedId, title: string, nee
   }
   const o = out!;
   if (failed.length) {
-    const which = failed.map((g) => `${g.id} (${g.title.toLowerCase()}) ${state(g)}`).join("; ");
+    const which = failed.map((g) => `${g.id}${g.title ? ` (${g.title})` : ""} ${state(g)}`).join("; ");
     return {
       seed,
       title,

@@ -6,8 +6,9 @@
  *   loadReport(dir)               → reads and validates dir/report.json (ERR_FORMAT naming file + field)
  *   reportCommand(dir)            → `ctxwin report DIR`: load, re-render report.html, return the summary
  */
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { writeFileAtomic, type AtomicIo } from "../util/atomic.js";
 import { CtxwinError, show } from "../errors.js";
 import type { StudyReport } from "../study/report_schema.js";
 import { computeFindings, computeGates } from "./findings.js";
@@ -20,44 +21,8 @@ export { renderTerminalSummary, defaultColor, visibleWidth, type TerminalOptions
 export { lineChart, heatmap, lossCurve, logTicks, linearTicks, viridis, seriesStyle, PALETTE, type LineChartOptions, type HeatmapOptions, type LossCurveOptions } from "./svg.js";
 export { formatNll, formatPpl, formatSeconds, lengthLabel, escapeXml } from "./format.js";
 
-/** The file system calls writeFileAtomic makes (replaceable in tests to simulate failures). */
-export interface AtomicIo {
-  writeFile(path: string, data: string): Promise<void>;
-  rename(from: string, to: string): Promise<void>;
-  unlink(path: string): Promise<void>;
-}
-
-const defaultIo: AtomicIo = {
-  async writeFile(path, data) {
-    const fh = await open(path, "wx", 0o644);
-    try {
-      await fh.writeFile(data, "utf8");
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  },
-  rename: (a, b) => rename(a, b),
-  unlink: (p) => unlink(p),
-};
-
-let tmpCounter = 0;
-
-/**
- * Writes `data` to `file` atomically: a temporary file in the same directory, flushed, then
- * renamed over `file`. If anything fails the temporary file is removed and `file` keeps its
- * previous content (or stays absent).
- */
-export async function writeFileAtomic(file: string, data: string, io: AtomicIo = defaultIo): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now().toString(36)}${(tmpCounter++).toString(36)}.tmp`);
-  try {
-    await io.writeFile(tmp, data);
-    await io.rename(tmp, file);
-  } catch (e) {
-    await io.unlink(tmp).catch(() => {});
-    throw e;
-  }
-}
+// Atomic writes: the one implementation in lib/util/atomic.ts (re-exported: tests inject an AtomicIo).
+export { writeFileAtomic, type AtomicIo } from "../util/atomic.js";
 
 /** Paths of the written files. */
 export interface RenderedFiles {

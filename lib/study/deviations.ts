@@ -16,6 +16,8 @@ export interface DeviationFacts {
   /** The layer PV replacement ended up at (null until chosen). */
   pvLayer: number | null;
   epochs: number;
+  /** The preset's steps when a small corpus made the run train fewer (null: not scaled down). */
+  scaledDownFrom: number | null;
 }
 
 export function deviations(f: DeviationFacts): string[] {
@@ -25,6 +27,9 @@ export function deviations(f: DeviationFacts): string[] {
   const s = p.ropeFactor;
   const pct = (x: number) => `${Math.round(x * 100)}%`;
   const out = [
+    ...(f.scaledDownFrom !== null
+      ? [`Small corpus: the preset's ${f.scaledDownFrom} training steps would loop over the training rows more than twice; the models trained ${p.train.steps} steps instead (${f.epochs.toFixed(2)} passes).`]
+      : []),
     `Scale: every model is trained from scratch: ${p.model.numLayers} layers, d = ${p.model.hiddenSize}, ${p.model.numHeads} heads (${f.params.toLocaleString("en-US")} parameters) on ${f.tokensPerModel.toLocaleString("en-US")} tokens of ${f.corpus} (${f.epochs.toFixed(2)} passes over its ${f.trainTokens.toLocaleString("en-US")} training tokens), with a ${f.vocabSize}-token byte-level BPE. The papers use 1.1B–7B-parameter models (TinyLlama, Llama 2, BLOOM/MPT-style ALiBi models) pretrained on tens of billions of tokens.`,
     `Lengths: trained at L = ${L} tokens and evaluated at ${p.lengthRatios.map((r) => `${r}L`).join(", ")}; the papers train at 2048–4096 and evaluate up to 8k–128k tokens.`,
     `Training data: ${pct(p.data.passkeyFraction)} of the training rows are passkey rows (natural text with " The pass key is <${p.data.digits} digits>." inserted and the question at the end), and the loss adds ${p.data.passkeyWeight} × the NLL of their answer tokens to the LM loss. The papers pretrain on plain text only; without this auxiliary objective models of this size do not learn to retrieve within the quick budget (docs/study-pilot.md), and a model that never needs far tokens cannot show what breaks beyond L.`,

@@ -125,7 +125,7 @@ export const PRESETS: Record<PresetName, StudyPreset> = {
     maxDocuments: 0,
     validationFraction: 0.12,
     data: { passkeyFraction: 0.5, passkeyWeight: 1, digits: 2 },
-    train: { steps: 1000, batch: 16, lr: 3e-3, warmupSteps: 100, minLrRatio: 0.1, weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1 },
+    train: { steps: 1000, batch: 16, lr: 2e-3, warmupSteps: 100, minLrRatio: 0.1, weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1 },
     ropeTheta: 10000,
     ropeFactor: 4,
     fineTune: { steps: 200, batch: 4, lr: 3e-4, warmupSteps: 20 },

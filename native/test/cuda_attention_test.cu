@@ -1,5 +1,5 @@
 // Standalone test and benchmark of the CUDA attention kernels (native/src/cuda/attention*.cu)
-// against a float64 CPU reference written here from DESIGN.md "Positional math".
+// against a float64 CPU reference written here from docs/design.md, "Positional conventions".
 //
 // Build (scripts/gpu-check.sh does this):
 //   nvcc -std=c++17 -O2 -Inative/include -Inative/src -gencode arch=compute_90,code=sm_90

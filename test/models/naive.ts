@@ -1,8 +1,9 @@
 /**
  * A naive float64 reference forward for Llama-like and BLOOM models, written from the HF
- * transformers modelling code and DESIGN.md's positional math — independent of the kernels and of
- * lib/: its own RMSNorm/LayerNorm, attention (causal, window, GQA, prefix), RoPE (rotate half,
- * linear / ntk / dynamic / yarn), ALiBi (BLOOM slopes) and MLPs. Weights are read by HF name.
+ * transformers modelling code and docs/design.md's positional math ("Positional conventions") —
+ * independent of the kernels and of lib/: its own RMSNorm/LayerNorm, attention (causal, window,
+ * GQA, prefix), RoPE (rotate half, linear / ntk / dynamic / yarn), ALiBi (BLOOM slopes) and MLPs.
+ * Weights are read by HF name.
  */
 
 export interface W {

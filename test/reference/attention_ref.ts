@@ -1,6 +1,6 @@
 /**
  * Naive float64 reference of ctxwin's attention, forward and backward, written only from
- * DESIGN.md ("Public API" and "Positional math"); it shares no code with lib/ or native/.
+ * docs/design.md ("Positional conventions"); it shares no code with lib/ or native/.
  *
  * Layouts (row-major): q [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; out/dOut like q.
  * Query head h reads kv head floor(h / (Hq / Hkv)).
@@ -57,7 +57,10 @@ export interface RefInputs {
 // ---------------------------------------------------------------------------------------------
 // ALiBi
 
-/** Default ALiBi slopes for H heads (DESIGN.md, the ALiBi paper's recipe). */
+/**
+ * Default ALiBi slopes for H heads (docs/design.md, Positional conventions; the ALiBi paper's
+ * recipe).
+ */
 export function defaultAlibiSlopes(H: number): number[] {
   const pow2 = (n: number): number[] => {
     const start = Math.pow(2, -8 / n);
@@ -101,7 +104,10 @@ export function yarnMscale(s: number, m = 1): number {
   return 0.1 * m * Math.log(s) + 1;
 }
 
-/** YaRN correction-dim bounds [low, high] as DESIGN.md defines them (after clamping and +0.001). */
+/**
+ * YaRN correction-dim bounds [low, high] as docs/design.md (Positional conventions) defines them
+ * (after clamping and +0.001).
+ */
 export function yarnBounds(R: number, theta: number, L0: number, betaFast: number, betaSlow: number, truncate: boolean): [number, number] {
   const corr = (beta: number): number => (R * Math.log(L0 / (beta * 2 * Math.PI))) / (2 * Math.log(theta));
   let low = corr(betaFast);

@@ -1,7 +1,7 @@
 /**
  * The case matrix shared by the forward, backward and low-precision suites: every positional
- * scheme of DESIGN.md and the combinations issue 3 asks for. Shapes: q [B, Tq, Hq, D],
- * k/v [B, Tk, Hkv, D].
+ * scheme of docs/design.md ("Positional conventions") and the combinations issue 3 asks for.
+ * Shapes: q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D].
  */
 import type { RefOptions } from "./attention_ref.js";
 import { Rng } from "./rng.js";

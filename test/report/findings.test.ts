@@ -178,7 +178,7 @@ describe("computeFindings", () => {
     const gates = computeGates(r).filter((g) => g.id !== "G4");
     const f = computeFindings(r, gates)[0]!;
     expect(f.verdict).toBe("not testable");
-    expect(f.text).toContain("G4 (g4) is missing");
+    expect(f.text).toContain("G4 is missing");
     expect(f.summary).toMatch(/^not testable at this scale \(G4 missing\)/);
   });
 
@@ -207,7 +207,7 @@ describe("computeFindings", () => {
       const f = finding(FAIL.G4!, "alibiPi");
       expect(f.verdict).toBe("not testable");
       expect(f.reproduced).toBeNull();
-      expect(f.text).toContain("Not testable at this scale: G4 (alibi does not reach past l) fails");
+      expect(f.text).toContain("Not testable at this scale: G4 (ALiBi does not reach past L) fails");
       expect(f.text).toContain("would hold");
       expect(f.summary).toMatch(/^not testable at this scale \(G4 fails\)/);
     });
@@ -237,7 +237,7 @@ describe("computeFindings", () => {
       const f = finding(FAIL.G3!, "window");
       expect(f.verdict).toBe("not testable");
       expect(f.reproduced).toBeNull();
-      expect(f.text).toContain("G3 (context beyond the window helps) fails");
+      expect(f.text).toContain("G3 (Context beyond the window helps) fails");
     });
     it("missing without the window extension", () => {
       expect(finding({ drop: ["window-ext"] }, "window").text).toContain("missing window-ext (not in this report)");
@@ -267,7 +267,7 @@ describe("computeFindings", () => {
       const f = finding(FAIL.G2!, "pv");
       expect(f.verdict).toBe("not testable");
       expect(f.reproduced).toBeNull();
-      expect(f.text).toContain("G2 (nope fails past l) fails");
+      expect(f.text).toContain("G2 (NoPE fails past L) fails");
     });
     it("missing where r = 4 is not defined", () => {
       const f = finding({ nll: { "nope-pv-r4": [3.1, 3.2, null, null] } }, "pv");
@@ -316,7 +316,7 @@ describe("computeFindings", () => {
     it("not testable when G1 fails", () => {
       const f = finding(FAIL.G1!, "yarnFt");
       expect(f.verdict).toBe("not testable");
-      expect(f.text).toContain("G1 (rope fails past l) fails");
+      expect(f.text).toContain("G1 (RoPE fails past L) fails");
     });
     it("missing without fine-tuned PI", () => {
       expect(finding({ drop: ["rope-pi-ft"] }, "yarnFt").text).toContain("missing rope-pi-ft (not in this report)");
@@ -381,7 +381,7 @@ describe("computeFindings", () => {
       const f = finding(FAIL.G5!, "yarnBest");
       expect(f.verdict).toBe("not testable");
       expect(f.reproduced).toBeNull();
-      expect(f.text).toContain("G5 (passkey is learnable) fails");
+      expect(f.text).toContain("G5 (Passkey is learnable) fails");
       expect(finding(FAIL.G1!, "yarnBest").verdict).toBe("not testable");
     });
     it("missing when any RoPE method is absent (the comparison is with every one)", () => {

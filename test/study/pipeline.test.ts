@@ -313,5 +313,19 @@ describe("corpus", () => {
     expect(res.report.corpus.source).toContain("passkey.ts");
     expect(res.report.corpus.documents.train + res.report.corpus.documents.validation).toBe(files.length);
     expect(res.report.methods.length).toBe(METHODS.length);
+    expect(res.report.config.scaledDown).toBeUndefined();
+    // a preset that would loop many times over this small corpus trains fewer steps and says so
+    const many = { ...getPreset("micro"), train: { ...getPreset("micro").train, steps: 100000 } };
+    const lines: string[] = [];
+    const ac = new AbortController();
+    const progress: ProgressSink = { ...silentProgress, log: (m) => lines.push(m), stage: (name) => (name.startsWith("train") ? ac.abort() : undefined) };
+    const small = await runStudy({ preset: many, corpus: files, out: join(root, "small"), progress, signal: ac.signal });
+    expect(small.interrupted).toBe(true); // stopped when training began: only the scaling is checked here
+    const sd = small.report.config.scaledDown as { plannedSteps: number; steps: number };
+    expect(sd.plannedSteps).toBe(100000);
+    const rows = (small.report.config.mixture as { rows: { lm: number; passkey: number } }).rows;
+    expect(sd.steps).toBe(Math.floor((2 * (rows.lm + rows.passkey)) / many.train.batch));
+    expect(lines.join("\n")).toMatch(/the corpus is small for preset micro: 100000 steps would loop .* training \d+ steps instead/);
+    expect(small.report.deviations[0]).toMatch(/Small corpus: the preset's 100000 training steps/);
   });
 });

@@ -27,7 +27,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { CtxwinError, show } from "../../errors.js";
 import { resolvePositional, type Positional, type RopePositional, type RopeScaling } from "../../positional.js";
-import { writeFileAtomic } from "./atomic.js";
+import { writeJsonAtomic } from "../../util/atomic.js";
 
 export type ModelType = "llama" | "mistral" | "qwen2" | "bloom";
 export const SUPPORTED_MODEL_TYPES: readonly ModelType[] = ["llama", "mistral", "qwen2", "bloom"];
@@ -586,5 +586,5 @@ export function configToJson(cfg: ModelConfig): Record<string, unknown> {
 export async function writeConfig(dir: string, cfg: ModelConfig): Promise<void> {
   const json = configToJson(cfg);
   await mkdir(dir, { recursive: true });
-  await writeFileAtomic(path.join(dir, "config.json"), `${JSON.stringify(json, null, 2)}\n`);
+  await writeJsonAtomic(path.join(dir, "config.json"), json);
 }

@@ -6,4 +6,3 @@ export * from "./safetensors.js";
 export * from "./config.js";
 export * from "./peft.js";
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, bf16BitsFromF32Bits, f16BitsFromF32Bits, decodeHalf, encodeFloat32 } from "./convert.js";
-export { writeAtomic, writeFileAtomic, writeAllAtomic, stageFile, type StagedFile } from "./atomic.js";

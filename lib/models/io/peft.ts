@@ -13,8 +13,8 @@
  * Prefix tuning: tensor `prompt_embeddings` [P, num_layers·2·token_dim], token_dim =
  * num_attention_heads·head_dim where, for GQA models, PEFT stores the key/value head count in
  * num_attention_heads (and token_dim = Hkv·head_dim). Viewed as [P, num_layers·2, Hkv, head_dim]:
- * layer i's keys at index 2i, values at 2i+1 (DESIGN.md). prefix_projection must be false and
- * num_transformer_submodules 1 (decoder-only).
+ * layer i's keys at index 2i, values at 2i+1 (docs/design.md, Models and HF I/O).
+ * prefix_projection must be false and num_transformer_submodules 1 (decoder-only).
  *
  * Errors: ERR_FORMAT `<fn>: <file>: <field>: expected ..., got ...` (fn default "loadModel").
  */
@@ -23,7 +23,7 @@ import * as path from "node:path";
 import type { FileHandle } from "node:fs/promises";
 import { CtxwinError, show } from "../../errors.js";
 import { openCheckpoint, safetensorsWriter, type FloatDtype, type TensorData } from "./safetensors.js";
-import { writeAllAtomic, writeFully } from "./atomic.js";
+import { writeAllAtomic, writeFully } from "../../util/atomic.js";
 
 export const ADAPTER_CONFIG_NAME = "adapter_config.json";
 export const ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors";

@@ -20,7 +20,7 @@ import { mkdir, open, readdir, readFile, stat, unlink, type FileHandle } from "n
 import * as path from "node:path";
 import { CtxwinError, show } from "../../errors.js";
 import { HOST_LITTLE_ENDIAN, decodeHalf, encodeFloat32 } from "./convert.js";
-import { stageFile, syncDir, writeAllAtomic, writeFully, type StagedFile } from "./atomic.js";
+import { stageFile, syncDir, writeAllAtomic, writeFully, type StagedFile } from "../../util/atomic.js";
 
 /** Element sizes in bytes of the safetensors dtypes ctxwin understands. */
 export const SAFETENSORS_DTYPES = {
@@ -680,7 +680,7 @@ async function writePlan(fn: string, plan: Plan, fh: FileHandle): Promise<void> 
 /**
  * Validates `tensors` (names, shapes, dtypes; the data is only touched while writing) and returns
  * a function that writes them as a safetensors file into an open, empty file — for callers that
- * stage several files and rename them together (see atomic.ts writeAllAtomic).
+ * stage several files and rename them together (see lib/util/atomic.ts, writeAllAtomic).
  */
 export function safetensorsWriter(tensors: TensorInputs, metadata?: Record<string, string>, fn = "writeSafetensors"): (fh: FileHandle) => Promise<void> {
   const plan = planTensors(fn, tensors, validateMetadata(fn, metadata));

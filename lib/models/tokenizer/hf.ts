@@ -16,10 +16,10 @@
  * else from the template (the special token before / after the sequence), else from a
  * well-known special token name.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { CtxwinError } from "../../errors.js";
+import { writeFileAtomic } from "../../util/atomic.js";
 import type { AddedToken } from "./added.js";
 import { templateJSON } from "./byte_level.js";
 import { BpeModel, BpeTokenizer } from "./bpe.js";
@@ -238,23 +238,6 @@ export interface SaveTokenizerOptions {
   config?: boolean;
 }
 
-async function writeAtomic(file: string, data: string): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
-  try {
-    const fh = await open(tmp, "w");
-    try {
-      await fh.writeFile(data, "utf8");
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-}
-
 /**
  * Writes `tok.toJSON()` to `<dir>/tokenizer.json` (creating dir), atomically: a temp file in the
  * same directory, fsync, rename. With `config` (default), also `<dir>/tokenizer_config.json`
@@ -269,7 +252,7 @@ export async function saveTokenizer(tok: Tokenizer, dir: string, opts: SaveToken
   const json = JSON.stringify(tok.toJSON(), null, 2);
   try {
     await mkdir(dir, { recursive: true });
-    await writeAtomic(join(dir, "tokenizer.json"), json);
+    await writeFileAtomic(join(dir, "tokenizer.json"), json);
     if (opts.config ?? true) {
       const base = tok instanceof BpeTokenizer && tok.config ? { ...tok.config } : {};
       const cfg: Record<string, unknown> = { tokenizer_class: "PreTrainedTokenizerFast", clean_up_tokenization_spaces: false, ...base };
@@ -278,7 +261,7 @@ export async function saveTokenizer(tok: Tokenizer, dir: string, opts: SaveToken
       cfg["eos_token"] = name(tok.eosId);
       const pad = tok.tokenToId("<pad>");
       if (cfg["pad_token"] === undefined && pad !== undefined && tok.isSpecialId(pad)) cfg["pad_token"] = "<pad>";
-      await writeAtomic(join(dir, "tokenizer_config.json"), JSON.stringify(cfg, null, 2));
+      await writeFileAtomic(join(dir, "tokenizer_config.json"), JSON.stringify(cfg, null, 2));
     }
   } catch (e) {
     const err = e as NodeJS.ErrnoException;

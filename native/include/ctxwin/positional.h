@@ -1,5 +1,5 @@
-// Positional math, written once for both backends (the formulas of DESIGN.md "Positional math",
-// i.e. what HF transformers and the ALiBi / ALiBi-PI / YaRN papers compute).
+// Positional math, written once for both backends (the formulas of docs/design.md, "Positional
+// conventions", i.e. what HF transformers and the ALiBi / ALiBi-PI / YaRN papers compute).
 //
 // The user-facing configuration (PositionalConfig) is resolved once per launch into the
 // numbers the kernels read: per-head ALiBi slopes and RoPE cos/sin tables.

@@ -1,7 +1,17 @@
 /**
- * Atomic file writes: the content goes to `<target>.tmp-<random>` in the same directory, is
- * fsynced, then renamed over the target. On any failure the temp file is removed and a
- * pre-existing target is left untouched.
+ * Atomic file writes, the one implementation every writer in ctxwin uses (model and adapter
+ * files, config.json, tokenizer files, training checkpoints, the study's report.json and model
+ * metadata, report.html): the content goes to `<target>.tmp-<random>` in the same directory, is
+ * fsynced, then renamed over the target, and the directory is fsynced. On any failure the temp
+ * file is removed and a pre-existing target is left untouched.
+ *
+ *   await writeFileAtomic(file, "text");            // a string or bytes
+ *   await writeJsonAtomic(file, value);             // pretty JSON + "\n"
+ *   await writeAtomic(file, (fh) => ...);           // streamed into a FileHandle
+ *   await writeAllAtomic([{ target, write }, ...]); // several files, all or none staged
+ *
+ * `writeFileAtomic` / `writeJsonAtomic` take an optional `AtomicIo` (the three file-system calls
+ * they make) so that tests can simulate a disk filling up or a failing rename.
  */
 import { open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
@@ -88,10 +98,46 @@ export async function writeAtomic(target: string, write: (fh: FileHandle) => Pro
   await syncDir(path.dirname(target));
 }
 
-/** Writes a whole string / byte array to `target` atomically. */
-export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
-  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-  await writeAtomic(target, (fh) => writeFully(fh, bytes, 0));
+/** The file-system calls `writeFileAtomic` makes (replaceable in tests to simulate failures). */
+export interface AtomicIo {
+  /** Creates `path` (it does not exist yet), writes `data` to it and flushes it to disk. */
+  writeFile(path: string, data: string | Uint8Array): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+}
+
+/** The real file system: create-exclusive, write everything, fsync, close. */
+export const fsAtomicIo: AtomicIo = {
+  async writeFile(p, data) {
+    const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    const fh = await open(p, "wx", 0o666);
+    try {
+      await writeFully(fh, bytes, 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  },
+  rename: (from, to) => rename(from, to),
+  unlink: (p) => unlink(p),
+};
+
+/** Writes a whole string (UTF-8) or byte array to `target` atomically. */
+export async function writeFileAtomic(target: string, data: string | Uint8Array, io: AtomicIo = fsAtomicIo): Promise<void> {
+  const temp = tempPathFor(target);
+  try {
+    await io.writeFile(temp, data);
+    await io.rename(temp, target);
+  } catch (e) {
+    await io.unlink(temp).catch(() => {});
+    throw e;
+  }
+  await syncDir(path.dirname(target));
+}
+
+/** Writes `value` as pretty JSON (2-space indent, trailing newline) to `target` atomically. */
+export async function writeJsonAtomic(target: string, value: unknown, io?: AtomicIo): Promise<void> {
+  await writeFileAtomic(target, JSON.stringify(value, null, 2) + "\n", io);
 }
 
 /**
