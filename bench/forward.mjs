@@ -9,8 +9,16 @@
 //            vs decoding without a cache (every new token recomputes the whole sequence, as a
 //            model without a KV cache must) — both must produce the same tokens.
 //
+//   context  per-token decode time after prompts of growing length (--contexts, default
+//            512,4096,8192), batch 1, --ctx-gen tokens each: the in-place KV cache (preallocated
+//            buffers written at an offset, attention reading the filled part; what generate()
+//            uses) vs the former cache that appended by concatenation (a full copy of every
+//            layer's keys and values per token) — both must produce the same tokens. A flat
+//            per-token time as the context grows is the goal (apart from attention's own O(t)).
+//
 //   node bench/forward.mjs [--quick] [--batch 8] [--seq 256] [--prompt 128] [--gen 128]
 //                          [--d 256] [--layers 4] [--heads 4] [--vocab 4096] [--device cpu|cuda]
+//                          [--contexts 512,4096,8192] [--ctx-gen 32]
 //
 // Forward model FLOPs per token at context t: 2·N + 2·L·t·d (causal attention at half), N as in
 // bench/train.mjs (matmul weights incl. the LM head). Prefill counts t = T/2 on average per token
@@ -19,7 +27,35 @@
 import { writeFileSync } from "node:fs";
 import { createModel, noGrad, synchronize } from "../dist/index.js";
 import { SeededRng } from "../dist/train/index.js";
+import * as ops from "../dist/ops/index.js";
 import { describeMachine, fmt, matmulParams, pad, parseArgs, sgemmCeiling, unfusedContext, unfusedLogits } from "./train.mjs";
+
+/** The cache ctxwin had before the in-place one: every token concatenates a new copy per layer. */
+class ConcatLayerCache {
+  k = null;
+  v = null;
+  get length() {
+    return this.k ? this.k.shape[1] : 0;
+  }
+  append(k, v) {
+    const nk = this.k ? ops.concat(this.k, k, 1) : ops.scale(k, 1);
+    const nv = this.v ? ops.concat(this.v, v, 1) : ops.scale(v, 1);
+    this.k?.dispose();
+    this.v?.dispose();
+    this.k = nk;
+    this.v = nv;
+    return { k: nk.reshape(nk.shape), v: nv.reshape(nv.shape) };
+  }
+  dispose() {
+    this.k?.dispose();
+    this.v?.dispose();
+    this.k = this.v = null;
+  }
+}
+function concatCache(numLayers) {
+  const layers = Array.from({ length: numLayers }, () => new ConcatLayerCache());
+  return { layers, get length() { return layers[0].length; }, dispose() { for (const l of layers) l.dispose(); } };
+}
 
 function argmax(row, off, n) {
   let b = 0, bv = -Infinity;
@@ -28,10 +64,15 @@ function argmax(row, off, n) {
 }
 
 async function main() {
-  const o = parseArgs({ batch: 8, batchQuick: 4, seq: 256, seqQuick: 128, prompt: 128, promptQuick: 32, gen: 128, genQuick: 32, d: 256, layers: 4, heads: 4, vocab: 4096, reps: 3, repsQuick: 1, device: "cpu", json: "" });
+  const o = parseArgs({ batch: 8, batchQuick: 4, seq: 256, seqQuick: 128, prompt: 128, promptQuick: 32, gen: 128, genQuick: 32, d: 256, layers: 4, heads: 4, vocab: 4096, reps: 3, repsQuick: 1, device: "cpu", json: "", contexts: "512,4096,8192", contextsQuick: "256,2048", "ctx-gen": 32, "ctx-genQuick": 16 });
   const { batch: B, seq: T, prompt: P, gen: G, d, layers: L, heads: H, vocab: V, device, reps } = o;
+  const contexts = String(o.quick && !process.argv.includes("--contexts") ? o.contextsQuick : o.contexts).split(",").map(Number);
+  const CG = o["ctx-gen"];
+  if (!contexts.every((c) => Number.isInteger(c) && c > 0) || !(Number.isInteger(CG) && CG >= 2)) {
+    throw new Error(`bench/forward: --contexts: expected comma-separated positive integers, --ctx-gen an integer >= 2; got ${o.contexts} / ${CG}`);
+  }
   console.log(`ctxwin bench/forward — ${describeMachine(device)}`);
-  const model = createModel({ vocabSize: V, hiddenSize: d, numLayers: L, numHeads: H, maxPositions: Math.max(2048, T, P + G) }, { seed: 1, device });
+  const model = createModel({ vocabSize: V, hiddenSize: d, numLayers: L, numHeads: H, maxPositions: Math.max(2048, T, P + G, ...contexts.map((c) => c + CG)) }, { seed: 1, device });
   const N = matmulParams(model);
   console.log(`model: Llama-like d=${d} L=${L} heads=${H} ffn=${model.config.intermediateSize} vocab=${V} · N(matmul)=${(N / 1e6).toFixed(2)}M\n`);
   const rng = new SeededRng(5);
@@ -118,6 +159,43 @@ async function main() {
     { label: "no cache: full recompute per token", ...r },
   ].map((x) => ({ ...x, tokensPerSecond: 1000 / x.perToken, gflops: decFlops / (x.decodeMs * 1e6) }));
 
+  // ---- decode vs context --------------------------------------------------------------------------
+  // batch 1: prefill the prompt through the cache, then time tokens 2..CG (one forward each)
+  const decodeAt = async (prompt, makeCache) => {
+    const cache = makeCache(prompt.length);
+    try {
+      let logits = await model.forward([prompt], { cache, lastOnly: true });
+      let row = await logits.data();
+      logits.dispose();
+      const tokens = [argmax(row, 0, V)];
+      const t0 = performance.now();
+      for (let i = 1; i < CG; i++) {
+        logits = await model.forward([[tokens.at(-1)]], { cache, lastOnly: true });
+        row = await logits.data();
+        logits.dispose();
+        tokens.push(argmax(row, 0, V));
+      }
+      return { tokens, perToken: (performance.now() - t0) / (CG - 1) };
+    } finally {
+      cache.dispose();
+    }
+  };
+  const inPlace = (n) => model.createCache(n + CG);
+  const concatenating = () => concatCache(L);
+  const long = Array.from({ length: Math.max(...contexts) }, () => rng.int(V));
+  await decodeAt(long.slice(0, contexts[0]), inPlace); // warm-up
+  const ctxRows = [];
+  let sameCtx = true;
+  for (const n of contexts) {
+    const prompt = long.slice(0, n);
+    const a = await decodeAt(prompt, inPlace);
+    const b = await decodeAt(prompt, concatenating);
+    sameCtx &&= a.tokens.every((t, i) => t === b.tokens[i]);
+    ctxRows.push({ context: n, inPlaceMs: a.perToken, concatMs: b.perToken });
+    process.stderr.write(`  context ${n}: ${fmt(a.perToken, 2)} ms/token in place, ${fmt(b.perToken, 2)} concatenating\n`);
+  }
+  console.log(`check: greedy tokens with the in-place cache ${sameCtx ? "equal" : "DIFFER FROM"} those of the concatenating cache (${contexts.length} contexts × ${CG} tokens)`);
+
   // ---- tables ---------------------------------------------------------------------------------------
   const w = [40, 10, 11, 11, 9];
   console.log("\n" + pad([`prefill ${B} x ${T} tokens`, "ms", "tok/s", "model GF/s", "ratio"], w));
@@ -126,12 +204,19 @@ async function main() {
   console.log("\n" + pad([`decode ${G} tokens after a ${P}-token prompt`, "ms/token", "tok/s", "model GF/s", "ratio"], w));
   for (const x of decode) console.log(pad([x.label, fmt(x.perToken, 2), fmt(x.tokensPerSecond, 1), fmt(x.gflops, 2), fmt(decode[1].perToken / x.perToken, 2)], w));
   console.log(`\n(prompt prefill inside generate(): ${fmt(c.prefillMs, 1)} ms for ${P} tokens)`);
+  const cw = [26, 12, 12, 13, 13, 13];
+  const base = ctxRows[0];
+  console.log("\n" + pad([`decode after a t-token prompt`, "in place", "concat", "ratio", "in place", "concat"], cw));
+  console.log(pad(["(batch 1, " + CG + " tokens)", "ms/token", "ms/token", "concat/in pl.", `÷ t=${base.context}`, `÷ t=${base.context}`], cw));
+  for (const x of ctxRows) {
+    console.log(pad([`t = ${x.context}`, fmt(x.inPlaceMs, 2), fmt(x.concatMs, 2), fmt(x.concatMs / x.inPlaceMs, 2), fmt(x.inPlaceMs / base.inPlaceMs, 2), fmt(x.concatMs / base.concatMs, 2)], cw));
+  }
   if (o.json) {
-    writeFileSync(o.json, JSON.stringify({ config: { B, T, P, G, d, L, H, V, device, N }, sgemm: ceil, prefill, decode: decode.map(({ tokens, ...x }) => x), sameTokens: same }, null, 2));
+    writeFileSync(o.json, JSON.stringify({ config: { B, T, P, G, d, L, H, V, device, N }, sgemm: ceil, prefill, decode: decode.map(({ tokens, ...x }) => x), sameTokens: same, decodeByContext: ctxRows, sameTokensByContext: sameCtx }, null, 2));
     console.log(`wrote ${o.json}`);
   }
   model.dispose();
-  if (!same) process.exitCode = 1;
+  if (!same || !sameCtx) process.exitCode = 1;
 }
 
 main().catch((e) => {

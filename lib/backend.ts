@@ -54,6 +54,8 @@ export interface NativeAddon {
   readSync(t: NativeTensor): Float32Array;
   cast(t: NativeTensor, dtype: DType): NativeTensor;
   reshape(t: NativeTensor, shape: number[]): NativeTensor;
+  /** A view of t's first numel(shape) elements (at most t's count), sharing its memory. */
+  leadingView(t: NativeTensor, shape: number[]): NativeTensor;
   /** Kernel variant for ops submitted afterwards (CPU: "generic" | "avx2" | "avx512" | "auto"); returns the active one. */
   selectVariant(name: string): string;
   axpby(alpha: number, a: NativeTensor, beta: number, b: NativeTensor | null): NativeTensor;

@@ -38,7 +38,9 @@ export async function* generate(model: CausalLM, prompt: readonly number[], opts
   const isStop = (t: number, gen: number[]): boolean => (typeof stop === "function" ? stop(t, gen) : stop ? stop.includes(t) : false);
   const fwd = { positional: opts.positional, window: opts.window, scaleMultiplier: opts.scaleMultiplier, hooks: opts.hooks, lastOnly: true };
   if (opts.maxNewTokens === 0) return;
-  const cache = model.createCache();
+  // room for the whole generation up front (no regrowth), within reason: a large maxNewTokens
+  // that a stop token may cut short grows the cache ×2 as it goes instead of reserving it all
+  const cache = model.createCache(model.prefixLength + prompt.length + Math.min(opts.maxNewTokens, 2048));
   const generated: number[] = [];
   try {
     let logits = noGrad(() => model.logits([[...prompt]], { ...fwd, cache }));

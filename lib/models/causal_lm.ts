@@ -138,9 +138,13 @@ export abstract class CausalLM extends Module {
     return configFromArch(this.config, this.positional);
   }
 
-  /** A KV cache for generate / incremental decoding. */
-  createCache(): KVCache {
-    return new KVCache(this.numLayers);
+  /**
+   * A KV cache for generate / incremental decoding.
+   * @param capacity positions to make room for at once (prompt + new tokens, prefix included;
+   *   default: as many as the first forward writes); beyond it the cache grows ×2 when needed
+   */
+  createCache(capacity = 0): KVCache {
+    return new KVCache(this.numLayers, capacity);
   }
 
   /** Final hidden states [B, T, d] (after the final norm). Records on an active tape. */

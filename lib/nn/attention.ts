@@ -5,8 +5,9 @@
  *   x [B, T, dim] → q [B, T, Hq, D], k/v [B, T, Hkv, D]
  *   prefix (prefix tuning): keys/values [1, P, Hkv, D], prepended as they are (never rotated:
  *     `prefixKeys: P` in the kernel call); the real tokens' positions start at P.
- *   cache (inference): per layer k/v [B, Tpast, Hkv, D] (prefix included); new keys are appended
- *     and the queries sit at positions Tk − T … Tk − 1 (the kernel's default queryOffset).
+ *   cache (inference): per layer k/v buffers [B, capacity, Hkv, D] (prefix included); new keys are
+ *     written in place after the cached ones, attention reads the filled part, and the queries
+ *     sit at positions Tk − T … Tk − 1 (the kernel's default queryOffset).
  *   head outputs o [B, T, Hq, D] → reshaped [B, T, Hq·D] → o_proj → [B, T, dim]
  */
 import { CtxwinError } from "../errors.js";
@@ -20,25 +21,105 @@ import { Builder } from "./init.js";
 import { Linear } from "./layers.js";
 import { Module } from "./module.js";
 
-/** One layer's cached keys/values [B, Tk, Hkv, D] (prefix included). */
-export class LayerCache {
-  k: Tensor | null = null;
-  v: Tensor | null = null;
+/**
+ * One layer's cached keys/values (prefix included), kept in preallocated buffers
+ * [B, capacity, Hkv, D] that new positions are written into in place. Attention reads the filled
+ * part [B, length, Hkv, D]: a view of the buffer for batch 1 (no copy), a copy for B > 1 (the
+ * kernels take contiguous keys). A full buffer grows geometrically (×2), so a generation of n
+ * tokens copies O(n) cached rows in all, not O(n²) as appending by concatenation would.
+ */
+export class LayerCache implements LayerKV {
+  #k: Tensor | null = null;
+  #v: Tensor | null = null;
+  #length = 0;
+  /** Positions the first allocation makes room for (0: as many as the first call writes). */
+  readonly initialCapacity: number;
+
+  constructor(initialCapacity = 0) {
+    if (!Number.isInteger(initialCapacity) || initialCapacity < 0) {
+      throw new CtxwinError("ERR_ARG", `LayerCache: capacity: expected a non-negative integer, got ${String(initialCapacity)}`);
+    }
+    this.initialCapacity = initialCapacity;
+  }
+  /** Cached positions (prefix included). */
   get length(): number {
-    return this.k ? this.k.shape[1]! : 0;
+    return this.#length;
   }
+  /** Positions the buffers hold before they must grow. */
+  get capacity(): number {
+    return this.#k ? this.#k.shape[1]! : 0;
+  }
+  /** Batch size of the cached rows (0 before the first write). */
+  get batch(): number {
+    return this.#k ? this.#k.shape[0]! : 0;
+  }
+
+  /**
+   * Writes k/v [B, T, Hkv, D] at positions length … length + T − 1 (in place) and returns every
+   * cached position, k/v [B, length, Hkv, D] (new tensors sharing or copying the buffers: the
+   * caller disposes them).
+   */
+  append(k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
+    const [B, T] = k.shape as [number, number, number, number];
+    if (this.#k && (this.#k.shape[0] !== B || this.#k.shape[2] !== k.shape[2] || this.#k.shape[3] !== k.shape[3])) {
+      const [b, , h, d] = this.#k.shape;
+      throw new CtxwinError("ERR_SHAPE", `Attention.forward: cache: expected keys [${b}, T, ${h}, ${d}] (the cache's batch and heads), got [${k.shape.join(", ")}]`);
+    }
+    const need = this.#length + T;
+    if (need > this.capacity) this.#grow(k, Math.max(need, 2 * this.capacity, this.initialCapacity));
+    ops.copyInto(this.#k!, k, 1, this.#length);
+    ops.copyInto(this.#v!, v, 1, this.#length);
+    this.#length = need;
+    return { k: ops.leading(this.#k!, 1, need), v: ops.leading(this.#v!, 1, need) };
+  }
+
+  #grow(like: Tensor, capacity: number): void {
+    const [B, , H, D] = like.shape as [number, number, number, number];
+    const shape = [B, capacity, H, D];
+    const alloc = () => Tensor.from(new Float32Array(B * capacity * H * D), shape, { dtype: like.dtype, device: like.device });
+    const k = alloc();
+    const v = alloc();
+    if (this.#k && this.#length > 0) {
+      for (const [dst, src] of [[k, this.#k], [v, this.#v!]] as const) {
+        const filled = ops.leading(src, 1, this.#length);
+        ops.copyInto(dst, filled, 1, 0);
+        filled.dispose();
+      }
+    }
+    this.#k?.dispose();
+    this.#v?.dispose();
+    this.#k = k;
+    this.#v = v;
+  }
+
   dispose(): void {
-    this.k?.dispose();
-    this.v?.dispose();
-    this.k = this.v = null;
+    this.#k?.dispose();
+    this.#v?.dispose();
+    this.#k = this.#v = null;
+    this.#length = 0;
   }
+}
+
+/**
+ * What Attention.forward needs of a layer's cache: LayerCache implements it (bench/forward plugs
+ * in the old append-by-concatenation cache beside it).
+ */
+export interface LayerKV {
+  readonly length: number;
+  /** Stores k/v [B, T, Hkv, D] after the cached positions; returns all of them (caller disposes). */
+  append(k: Tensor, v: Tensor): { k: Tensor; v: Tensor };
 }
 
 /** A KV cache for every layer of a model (inference only). */
 export class KVCache {
   readonly layers: LayerCache[];
-  constructor(numLayers: number) {
-    this.layers = Array.from({ length: numLayers }, () => new LayerCache());
+  /**
+   * @param numLayers the model's layers
+   * @param capacity positions to make room for at once (prompt + new tokens + prefix; 0: as
+   *   many as the first call writes); more grow the buffers ×2 when needed
+   */
+  constructor(numLayers: number, capacity = 0) {
+    this.layers = Array.from({ length: numLayers }, () => new LayerCache(capacity));
   }
   /** Cached positions (prefix included). */
   get length(): number {
@@ -61,7 +142,7 @@ export interface AttentionCall {
   /** Multiplies the default softmax scale 1/sqrt(D) (attention temperature). Default 1. */
   scaleMultiplier?: number;
   /** This layer's KV cache (no-grad inference only). */
-  cache?: LayerCache;
+  cache?: LayerKV;
   /** Layer index (for hooks). */
   layer?: number;
   /** Called with the head outputs o [B, T, Hq, D] before the output projection; may return a replacement. */
@@ -168,26 +249,29 @@ export class Attention extends Module {
     if (call.cache) {
       if (activeTape()) throw new CtxwinError("ERR_ARG", "Attention.forward: cache: a KV cache is for inference; run the forward in noGrad (or without a tape)");
       const c = call.cache;
-      if (c.k === null && P > 0) {
-        c.k = batched(this.prefixKeys!.value, B);
-        c.v = batched(this.prefixValues!.value, B);
+      if (c.length === 0 && P > 0) {
+        const pk = batched(this.prefixKeys!.value, B);
+        const pv = batched(this.prefixValues!.value, B);
+        try {
+          const seeded = c.append(pk, pv);
+          seeded.k.dispose();
+          seeded.v.dispose();
+        } finally {
+          pk.dispose();
+          pv.dispose();
+        }
       }
-      if (c.k !== null) {
-        if (c.k.shape[0] !== B) throw new CtxwinError("ERR_SHAPE", `Attention.forward: cache: expected batch ${B}, got a cache of batch ${c.k.shape[0]}`);
-        const kAll = ops.concat(c.k, k.value, 1);
-        const vAll = ops.concat(c.v!, v.value, 1);
-        c.k.dispose();
-        c.v!.dispose();
-        c.k = kAll;
-        c.v = vAll;
-      } else {
-        c.k = ops.scale(k.value, 1);
-        c.v = ops.scale(v.value, 1);
+      let all: { k: Tensor; v: Tensor };
+      try {
+        all = c.append(k.value, v.value);
+      } finally {
+        k.release();
+        v.release();
       }
-      k.release();
-      v.release();
-      k = constant(c.k);
-      v = constant(c.v!);
+      k = constant(all.k); // a view of its own: the cache's view can go now
+      v = constant(all.v);
+      all.k.dispose();
+      all.v.dispose();
     } else if (P > 0) {
       const pk = F.repeatBatch(this.prefixKeys!, B);
       const pv = F.repeatBatch(this.prefixValues!, B);

@@ -11,5 +11,5 @@ export { swiglu, swigluBackward, geluTanh, geluTanhBackward } from "./activation
 export { softmax, softmaxCrossEntropy, type SoftmaxCrossEntropyOptions } from "./softmax.js";
 export { add, mul, scale, addBias, fill } from "./elementwise.js";
 export { sumRows, sum, sumsq, globalNorm } from "./reduce.js";
-export { concat, slice, copyInto } from "./shape.js";
+export { concat, slice, copyInto, leading } from "./shape.js";
 export { adamw, type AdamWOptions } from "./optim.js";

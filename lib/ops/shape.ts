@@ -1,9 +1,11 @@
 /**
- * Copies along a dim: concat, slice and the in-place copyInto (KV caches). `dim` may be negative
+ * Copies along a dim: concat, slice and the in-place copyInto (KV caches), and leading(), which
+ * reads the first entries along a dim in place when they are contiguous. `dim` may be negative
  * (counted from the end).
  */
 import { argError } from "../errors.js";
-import type { Tensor } from "../tensor.js";
+import { Tensor } from "../tensor.js";
+import { backend, callNative } from "../backend.js";
 import { dimArg, fail, integer, shapeStr, tensorArg } from "./check.js";
 import { runOp } from "./run.js";
 
@@ -50,4 +52,20 @@ export function copyInto(dst: Tensor, src: Tensor, dim: number, start: number): 
     fail("ERR_SHAPE", fn, "src", `at most ${room - s} entries along dim ${d} (dst has ${room}, start ${s})`, `shape ${shapeStr(src.shape)}`);
   }
   runOp("copy_into", [dst, src], { dim: d, start: s });
+}
+
+/**
+ * x[..., 0:end, ...] along `dim`: a view sharing x's memory (free) when every dim before `dim`
+ * is 1 (the entries are then x's first elements, e.g. a batch-1 KV cache's filled part), else a
+ * copy (as slice). A view sees later in-place writes to x (copyInto); dispose it like any tensor.
+ */
+export function leading(x: Tensor, dim: number, end: number): Tensor {
+  const fn = "leading";
+  tensorArg(fn, "x", x);
+  const d = dimArg(fn, "dim", dim, x.shape.length);
+  const e = integer(fn, "end", end, 0, x.shape[d]!);
+  if (!x.shape.slice(0, d).every((n) => n === 1)) return slice(x, d, 0, e);
+  const shape = x.shape.map((n, i) => (i === d ? e : n));
+  const h = x.handle(fn);
+  return Tensor.fromNative(callNative(() => backend(x.device).leadingView(h, shape)), shape, x.dtype, x.device);
 }

@@ -228,6 +228,15 @@ Napi::Value reshape_fn(const Napi::CallbackInfo& info) {
   });
 }
 
+// leadingView(t, shape): a view of t's first product(shape) elements, sharing its memory (free).
+Napi::Value leading_view_fn(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    StoragePtr s = NativeTensor::unwrap(info[0], "leadingView", "tensor");
+    auto shape = read_shape(info[1], "leadingView", "shape");
+    return NativeTensor::wrap(info.Env(), Storage::leading_view(s, shape));
+  });
+}
+
 // selectVariant(name): kernel variant for later ops (CPU ISA); returns the active one.
 Napi::Value select_variant_fn(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
@@ -259,6 +268,7 @@ void export_tensor_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, info_fn, "info"));
   exports.Set("probe", Napi::Function::New(env, probe_fn, "probe"));
   exports.Set("reshape", Napi::Function::New(env, reshape_fn, "reshape"));
+  exports.Set("leadingView", Napi::Function::New(env, leading_view_fn, "leadingView"));
   exports.Set("selectVariant", Napi::Function::New(env, select_variant_fn, "selectVariant"));
 }
 

@@ -16,6 +16,9 @@
 
 namespace ctxwin {
 
+// Positions and key indices are compared as f32 inside the CPU kernels: exact below 2^24.
+constexpr int64_t kMaxPosition = int64_t(1) << 24;
+
 enum class PositionalType : int32_t { None = 0, Alibi = 1, Rope = 2 };
 enum class RopeScalingType : int32_t { None = 0, Linear = 1, Ntk = 2, Dynamic = 3, Yarn = 4 };
 

@@ -135,12 +135,19 @@ struct ResolvedPositional {
 
 // Validates ranges (throws ctxwin::Error with code ERR_ARG) and computes slopes and, when
 // compute_tables, the rope cos/sin tables (O(positions * R/2) work: done on the device queue).
+// `table_rows` > max(Tk, query_offset + Tq) makes the tables longer (room for later calls; the
+// numbers of every row are the same as without it).
 ResolvedPositional resolve_positional(const PositionalConfig& c, int Hq, int D, int Tq, int Tk,
-                                      int query_offset, bool compute_tables = true);
+                                      int query_offset, bool compute_tables = true, int table_rows = 0);
 
-// The same, memoised: repeated calls with one configuration and shape (every layer of a model,
-// every step of a benchmark) share one resolution instead of recomputing O(positions * R/2)
-// sin/cos in double each time. A small LRU, safe to call from any thread.
+// Rows of the rope tables a launch reads: max(Tk, query_offset + Tq).
+int positional_rows_needed(int Tq, int Tk, int query_offset);
+
+// The same, memoised: repeated calls with one configuration (every layer of a model, every decode
+// step, every step of a benchmark) share one resolution instead of recomputing O(positions * R/2)
+// sin/cos in double each time. Keyed by the configuration, not the lengths (except where the
+// numbers depend on them: dynamic NTK, ALiBi-PI); the rope tables may have more rows than this
+// call needs (rope_positions >= max(Tk, query_offset + Tq)). A small LRU, safe from any thread.
 std::shared_ptr<const ResolvedPositional> resolve_positional_cached(const PositionalConfig& c, int Hq, int D, int Tq,
                                                                     int Tk, int query_offset);
 

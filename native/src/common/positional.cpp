@@ -19,7 +19,7 @@ bool finite_pos(double x) { return std::isfinite(x) && x > 0; }
 }  // namespace
 
 ResolvedPositional resolve_positional(const PositionalConfig& c, int Hq, int D, int Tq, int Tk,
-                                      int query_offset, bool compute_tables) {
+                                      int query_offset, bool compute_tables, int table_rows) {
   ResolvedPositional r;
   if (c.type == PositionalType::Alibi) {
     std::vector<double> s = c.slopes.empty() ? alibi_default_slopes(Hq) : c.slopes;
@@ -53,15 +53,17 @@ ResolvedPositional resolve_positional(const PositionalConfig& c, int Hq, int D, 
     }
     int max_pos = Tk > query_offset + Tq ? Tk : query_offset + Tq;
     ResolvedRope rr = resolve_rope(c, D, max_pos);
+    // Rows beyond max_pos (table_rows): room for later calls with longer keys (decode steps).
+    int rows = table_rows > max_pos ? table_rows : max_pos;
     r.rotary_dim = R;
     r.attention_factor = rr.attention_factor;
-    r.rope_positions = max_pos;
+    r.rope_positions = rows;
     if (!compute_tables) return r;
     int half = R / 2;
-    r.rope_cos.resize((size_t)max_pos * half);
-    r.rope_sin.resize((size_t)max_pos * half);
+    r.rope_cos.resize((size_t)rows * half);
+    r.rope_sin.resize((size_t)rows * half);
     // Angles in double: p * inv_freq loses ~p ulps in float, which at p ~ 1e4 is ~1e-3 rad.
-    for (int p = 0; p < max_pos; ++p) {
+    for (int p = 0; p < rows; ++p) {
       for (int i = 0; i < half; ++i) {
         double a = (double)p * rr.inv_freq[i];
         r.rope_cos[(size_t)p * half + i] = (float)(std::cos(a) * rr.attention_factor);
@@ -72,13 +74,27 @@ ResolvedPositional resolve_positional(const PositionalConfig& c, int Hq, int D, 
   return r;
 }
 
+int positional_rows_needed(int Tq, int Tk, int query_offset) {
+  return Tk > query_offset + Tq ? Tk : query_offset + Tq;
+}
+
 std::shared_ptr<const ResolvedPositional> resolve_positional_cached(const PositionalConfig& c, int Hq, int D, int Tq,
                                                                     int Tk, int query_offset) {
-  // The key spells out every input of the resolution.
+  const int need = positional_rows_needed(Tq, Tk, query_offset);
+  // The key spells out every input the numbers depend on. The lengths are not among them, except
+  // where the math reads them: dynamic NTK's base grows with max(positions, L0), and ALiBi-PI's
+  // slopes shrink with max(Tk, trainLength). Everything else reuses one table that covers
+  // [0, capacity): a decode step (Tk + 1) or another layer finds it instead of recomputing
+  // O(positions * R/2) sin/cos, and a longer call regrows it geometrically (amortised O(1) rows
+  // per step over a generation).
+  int length_dep = 0;
+  if (c.type == PositionalType::Rope && c.scaling == RopeScalingType::Dynamic)
+    length_dep = need > c.original_max_positions ? need : c.original_max_positions;
+  if (c.type == PositionalType::Alibi && c.train_length > 0) length_dep = Tk > c.train_length ? Tk : c.train_length;
   std::string key;
   auto put = [&key](const void* p, size_t n) { key.append((const char*)p, n); };
   int ints[] = {(int)c.type, c.train_length, c.rotary_dim, (int)c.scaling, c.original_max_positions, c.truncate ? 1 : 0,
-                Hq, D, Tq, Tk, query_offset};
+                Hq, D, length_dep};
   double reals[] = {c.theta, c.factor, c.beta_fast, c.beta_slow, c.attention_factor, c.mscale, c.mscale_all_dim};
   put(ints, sizeof ints);
   put(reals, sizeof reals);
@@ -94,17 +110,31 @@ std::shared_ptr<const ResolvedPositional> resolve_positional_cached(const Positi
   std::mutex& mu = cache->mu;
   auto& lru = cache->lru;
   constexpr size_t kCapacity = 8;
+  int grow_to = 0;
   {
     std::lock_guard<std::mutex> lock(mu);
     for (auto it = lru.begin(); it != lru.end(); ++it) {
-      if (it->first == key) {
+      if (it->first != key) continue;
+      // ALiBi has no tables; a rope table must cover every position this call reads.
+      if (c.type != PositionalType::Rope || it->second->rope_positions >= need) {
         lru.splice(lru.begin(), lru, it);
         return lru.front().second;
       }
+      const int64_t twice = 2 * (int64_t)it->second->rope_positions;
+      grow_to = (int)(twice < kMaxPosition ? twice : kMaxPosition);
+      lru.erase(it);
+      break;
     }
   }
-  auto r = std::make_shared<const ResolvedPositional>(resolve_positional(c, Hq, D, Tq, Tk, query_offset));
+  auto r = std::make_shared<const ResolvedPositional>(
+      resolve_positional(c, Hq, D, Tq, Tk, query_offset, /*compute_tables=*/true, grow_to));
   std::lock_guard<std::mutex> lock(mu);
+  for (auto it = lru.begin(); it != lru.end(); ++it) {  // another thread may have added it meanwhile
+    if (it->first == key) {
+      lru.erase(it);
+      break;
+    }
+  }
   lru.emplace_front(std::move(key), r);
   if (lru.size() > kCapacity) lru.pop_back();
   return r;

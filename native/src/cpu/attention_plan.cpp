@@ -13,8 +13,6 @@ namespace ctxwin::cpu {
 namespace {
 
 constexpr float kLog2eF = 1.4426950408889634f;
-// Positions and key indices are compared as f32 inside the kernels: exact below 2^24.
-constexpr int64_t kMaxPosition = int64_t(1) << 24;
 
 void require(bool ok, const char* fn, const std::string& what) {
   if (!ok) fail("ERR_ARG", std::string(fn) + ": " + what);

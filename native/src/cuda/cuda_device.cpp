@@ -234,21 +234,28 @@ class CudaDevice final : public Device {
     DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   };
 
-  // The resolved positional arrays on the device for one launch, bound into `prm`.
+  // The resolved positional arrays on the device for one launch, bound into `prm`. The host
+  // tables may have more rows than this launch reads (they are shared with later, longer calls:
+  // positional.h); only the rows it reads, max(Tk, query_offset + Tq), are uploaded.
   struct PositionalBuffers {
+    size_t table_floats;
     DeviceBuffer slopes, cos, sin;
     PositionalBuffers(CudaDevice& d, AttentionParams& prm, const ResolvedPositional& pos)
-        : slopes(d, prm.pos_type == PositionalType::Alibi ? pos.slopes.size() * sizeof(float) : 0),
-          cos(d, prm.pos_type == PositionalType::Rope ? pos.rope_cos.size() * sizeof(float) : 0),
-          sin(d, prm.pos_type == PositionalType::Rope ? pos.rope_sin.size() * sizeof(float) : 0) {
+        : table_floats(prm.pos_type == PositionalType::Rope
+                           ? (size_t)positional_rows_needed(prm.Tq, prm.Tk, prm.query_offset) * (pos.rotary_dim / 2)
+                           : 0),
+          slopes(d, prm.pos_type == PositionalType::Alibi ? pos.slopes.size() * sizeof(float) : 0),
+          cos(d, table_floats * sizeof(float)),
+          sin(d, table_floats * sizeof(float)) {
       bind_positional(prm, pos, prm.pos_type);  // shapes and host pointers, then device pointers:
-      prm.alibi_slopes = (const float*)upload(d, slopes, pos.slopes);
-      prm.rope_cos = (const float*)upload(d, cos, pos.rope_cos);
-      prm.rope_sin = (const float*)upload(d, sin, pos.rope_sin);
+      if (prm.pos_type == PositionalType::Rope) prm.rope_positions = positional_rows_needed(prm.Tq, prm.Tk, prm.query_offset);
+      prm.alibi_slopes = (const float*)upload(d, slopes, pos.slopes.data(), pos.slopes.size());
+      prm.rope_cos = (const float*)upload(d, cos, pos.rope_cos.data(), table_floats);
+      prm.rope_sin = (const float*)upload(d, sin, pos.rope_sin.data(), table_floats);
     }
-    static void* upload(CudaDevice& d, DeviceBuffer& b, const std::vector<float>& host) {
+    static void* upload(CudaDevice& d, DeviceBuffer& b, const float* host, size_t n) {
       if (!b.ptr) return nullptr;
-      d.h2d_f32(host.data(), host.size(), DType::F32, b.ptr);
+      d.h2d_f32(host, n, DType::F32, b.ptr);
       return b.ptr;
     }
   };

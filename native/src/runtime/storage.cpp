@@ -44,6 +44,18 @@ Storage::Storage(std::shared_ptr<Storage> base, std::vector<int64_t> shape)
   data_ = base_->data_;
 }
 
+std::shared_ptr<Storage> Storage::leading_view(std::shared_ptr<Storage> base, std::vector<int64_t> shape) {
+  const int64_t n = product(shape);
+  if (n > base->numel_)
+    fail("ERR_SHAPE", "leadingView: shape: expected at most " + std::to_string(base->numel_) + " elements, got " + std::to_string(n));
+  // Built as a same-size view, then narrowed: the constructor's checks stay in one place.
+  auto v = std::make_shared<Storage>(base, base->shape_);
+  v->shape_ = std::move(shape);
+  v->numel_ = n;
+  v->bytes_ = (size_t)n * dtype_size(v->dtype_);
+  return v;
+}
+
 Storage::~Storage() {
   if (base_) return;  // a view owns nothing
   if (data_) device_->deallocate(data_, bytes_);

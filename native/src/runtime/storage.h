@@ -26,6 +26,9 @@ class Storage {
   // A view of `base` with another shape (same dtype and element count): shares its memory, keeps
   // it alive, and counts no bytes of its own (reshape is free).
   Storage(std::shared_ptr<Storage> base, std::vector<int64_t> shape);
+  // A view of the first product(shape) elements of `base` (at most its element count): a KV
+  // cache's filled part, read in place while later writes go past it.
+  static std::shared_ptr<Storage> leading_view(std::shared_ptr<Storage> base, std::vector<int64_t> shape);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
