@@ -5,9 +5,11 @@
  *   ctxwin study [...]   the context-extension study (lib/study): trains, evaluates, writes a report
  *   ctxwin report DIR    re-renders DIR/report.html (and the summary table) from DIR/report.json
  *   ctxwin --version
+ * Arguments are parsed with node:util parseArgs; every command has --help (or `ctxwin help CMD`).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { cpus } from "node:os";
 import { backendInfo, CtxwinError, ops, Tensor } from "./index.js";
 import { packageRoot } from "./backend.js";
@@ -16,19 +18,38 @@ import { runStudy } from "./study/study.js";
 import { renderStudyReport } from "./study/render.js";
 import { reportCommand as renderReportCommand } from "./report/index.js";
 
-const USAGE = `usage: ctxwin <command>
+const USAGE = `usage: ctxwin <command> [options]   (ctxwin <command> --help for its options)
 
 commands:
   doctor      show the backends ctxwin can use on this machine and why CUDA is or is not available
   study       the context-extension study: train NoPE / RoPE / ALiBi / window models, evaluate
               ALiBi-PI, PI, NTK, YaRN, positional-vector replacement, window extension (+ passkey)
-                --preset micro|quick|standard|large   (default quick: <= 15 min on 2 CPU cores)
-                --corpus FILE...                      UTF-8 text files instead of the Brown corpus
-                --device cpu|cuda                     (default cpu)
-                --out DIR                             (default ./ctxwin-study)
-                --seed N                              (default 0)
   report DIR  re-render DIR/report.html and the summary table from DIR/report.json
   --version   print the version`;
+
+const HELP: Record<string, string> = {
+  doctor: `usage: ctxwin doctor
+
+Shows the CPU backend (kernels, threads, features) and the CUDA backend, with a smoke test on the
+GPU when one is usable, or the reason it is not.`,
+  study: `usage: ctxwin study [options]
+
+Trains NoPE / RoPE / ALiBi / window models on one corpus, evaluates every extension method on the
+same held-out targets at L, 2L, 4L, 8L (+ passkey retrieval), and writes report.json and
+report.html with the seed papers' findings checked against criteria fixed in advance.
+
+options:
+  --preset NAME     ${PRESET_NAMES.join(" | ")} (default quick: about 10 min on 2 CPU cores)
+  --corpus FILE...  UTF-8 text files (one document each) instead of the Brown corpus
+  --device DEVICE   cpu | cuda (default cpu)
+  --out DIR         output directory; trained models are cached there (default ./ctxwin-study)
+  --seed N          seed of the data split, the weights and the passkeys (default 0)
+  -h, --help        this help`,
+  report: `usage: ctxwin report DIR
+
+Re-renders DIR/report.html and prints the summary table from DIR/report.json (a study's output
+directory, or the report.json itself).`,
+};
 
 interface StudyArgs {
   preset: PresetName;
@@ -38,58 +59,71 @@ interface StudyArgs {
   seed: number;
 }
 
-/** Parses `study` options (throws CtxwinError on bad ones). */
-export function parseStudyArgs(args: string[]): StudyArgs {
-  const r: StudyArgs = { preset: "quick", corpus: [], device: "cpu", out: "ctxwin-study", seed: 0 };
+/** node:util parseArgs with ctxwin's errors: an unknown or malformed option names the command. */
+function parseCommand<O extends NonNullable<ParseArgsConfig["options"]>>(command: string, args: string[], options: O) {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } } as O & { help: { type: "boolean"; short: "h" } }, allowPositionals: true, strict: true, tokens: true });
+  } catch (e) {
+    throw new CtxwinError("ERR_ARG", `${command}: ${(e as Error).message.replace(/\. To specify a positional argument.*$/s, "")} (ctxwin ${command} --help lists the options)`);
+  }
+}
+
+/** Parses `study` options (throws CtxwinError naming the option on bad ones); null for --help. */
+export function parseStudyArgs(args: string[]): StudyArgs | null {
+  const { values, tokens } = parseCommand("study", args, {
+    preset: { type: "string" },
+    corpus: { type: "string", multiple: true },
+    device: { type: "string" },
+    out: { type: "string" },
+    seed: { type: "string" },
+  } as const);
+  if (values.help) return null;
   const bad = (opt: string, expected: string, got: unknown): never => {
-    throw new CtxwinError("ERR_ARG", `study: ${opt}: expected ${expected}, got ${got === undefined ? "nothing" : JSON.stringify(got)}`);
+    throw new CtxwinError("ERR_ARG", `study: --${opt}: expected ${expected}, got ${got === undefined ? "nothing" : JSON.stringify(got)}`);
   };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.indexOf("=");
-    const [opt, inline] = a.startsWith("--") && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
-    const value = (): string | undefined => (inline !== undefined ? inline : args[i + 1] !== undefined && !args[i + 1]!.startsWith("--") ? args[++i] : undefined);
-    switch (opt) {
-      case "--preset": {
-        const v = value();
-        if (!v || !(PRESET_NAMES as readonly string[]).includes(v)) bad(opt, `one of ${PRESET_NAMES.join(", ")}`, v);
-        r.preset = v as PresetName;
-        break;
+  // `--corpus a.txt b.txt c.txt`: the positionals right after --corpus are more corpus files;
+  // a positional anywhere else is a mistake
+  const corpus: string[] = [];
+  let afterCorpus = false;
+  for (const t of tokens ?? []) {
+    if (t.kind === "option") {
+      afterCorpus = t.name === "corpus";
+      if (afterCorpus) {
+        if (t.value === undefined || t.value === "") bad("corpus", "one or more files", t.value);
+        corpus.push(t.value!);
       }
-      case "--corpus": {
-        if (inline !== undefined) r.corpus.push(inline);
-        while (args[i + 1] !== undefined && !args[i + 1]!.startsWith("--")) r.corpus.push(args[++i]!);
-        if (r.corpus.length === 0) bad(opt, "one or more files", undefined);
-        break;
-      }
-      case "--device": {
-        const v = value();
-        if (v !== "cpu" && v !== "cuda") bad(opt, `"cpu" or "cuda"`, v);
-        r.device = v as "cpu" | "cuda";
-        break;
-      }
-      case "--out": {
-        const v = value();
-        if (!v) bad(opt, "a directory", v);
-        r.out = v!;
-        break;
-      }
-      case "--seed": {
-        const v = value();
-        const n = Number(v);
-        if (v === undefined || !/^\d+$/.test(v) || !Number.isSafeInteger(n)) bad(opt, "a non-negative integer", v);
-        r.seed = n;
-        break;
-      }
-      default:
-        bad("options", "--preset, --corpus, --device, --out or --seed", a);
-    }
+    } else if (t.kind === "positional") {
+      if (!afterCorpus) throw new CtxwinError("ERR_ARG", `study: unexpected argument ${JSON.stringify(t.value)}: study takes options only (text files go after --corpus; ctxwin study --help lists the options)`);
+      corpus.push(t.value);
+    } else afterCorpus = false;
+  }
+  const r: StudyArgs = { preset: "quick", corpus, device: "cpu", out: "ctxwin-study", seed: 0 };
+  if (values.preset !== undefined) {
+    if (!(PRESET_NAMES as readonly string[]).includes(values.preset)) bad("preset", `one of ${PRESET_NAMES.join(", ")}`, values.preset);
+    r.preset = values.preset as PresetName;
+  }
+  if (values.device !== undefined) {
+    if (values.device !== "cpu" && values.device !== "cuda") bad("device", `"cpu" or "cuda"`, values.device);
+    r.device = values.device as "cpu" | "cuda";
+  }
+  if (values.out !== undefined) {
+    if (values.out === "") bad("out", "a directory", values.out);
+    r.out = values.out;
+  }
+  if (values.seed !== undefined) {
+    const n = Number(values.seed);
+    if (!/^\d+$/.test(values.seed) || !Number.isSafeInteger(n)) bad("seed", "a non-negative integer", values.seed);
+    r.seed = n;
   }
   return r;
 }
 
 async function studyCommand(args: string[]): Promise<number> {
   const a = parseStudyArgs(args);
+  if (a === null) {
+    console.log(HELP["study"]);
+    return 0;
+  }
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -118,8 +152,13 @@ async function studyCommand(args: string[]): Promise<number> {
 }
 
 async function reportCommand(args: string[]): Promise<number> {
-  if (args.length !== 1) throw new CtxwinError("ERR_ARG", `report: expected one argument (a study output directory or its report.json), got ${args.length}`);
-  console.log(await renderReportCommand(args[0]!));
+  const { values, positionals } = parseCommand("report", args, {});
+  if (values.help) {
+    console.log(HELP["report"]);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new CtxwinError("ERR_ARG", `report: expected one argument (a study output directory or its report.json), got ${positionals.length}`);
+  console.log(await renderReportCommand(positionals[0]!));
   return 0;
 }
 
@@ -200,14 +239,25 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === "doctor") {
+    const { values, positionals } = parseCommand("doctor", argv.slice(1), {});
+    if (values.help) {
+      console.log(HELP["doctor"]);
+      return 0;
+    }
+    if (positionals.length) throw new CtxwinError("ERR_ARG", `doctor: expected no arguments, got ${JSON.stringify(positionals[0])}`);
     console.log(doctorReport());
     return 0;
   }
   if (cmd === "study") return studyCommand(argv.slice(1));
   if (cmd === "report") return reportCommand(argv.slice(1));
-  if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
+  if (cmd === undefined || cmd === "--help" || cmd === "-h") {
     console.log(USAGE);
     return cmd === undefined ? 1 : 0;
+  }
+  if (cmd === "help") {
+    const topic = argv[1];
+    console.log(topic && HELP[topic] ? HELP[topic] : USAGE);
+    return 0;
   }
   console.error(`ctxwin: unknown command "${cmd}"\n\n${USAGE}`);
   return 2;

@@ -136,7 +136,6 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
   const info = backendInfo();
   if (device === "cuda" && !info.cuda.available) throw new CtxwinError("ERR_DEVICE", `study: --device cuda: CUDA is unavailable (${info.cuda.reason})`);
   const out = resolve(opts.out ?? "ctxwin-study");
-  mkdirSync(join(out, "models"), { recursive: true });
   const progress = opts.progress ?? createProgress();
   const signal = opts.signal;
   const L = preset.trainLength;
@@ -230,6 +229,8 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
     });
     progress.done(`${corpus.documents.length} documents: ${split.train.length} train, ${split.validation.length} held out`);
     checkAbort(signal, "corpus");
+    // created once the corpus is known to be usable: a bad --corpus leaves nothing behind
+    mkdirSync(join(out, "models"), { recursive: true });
 
     progress.stage(preset.tokenizer.type === "bpe" ? `tokenizer (byte-level BPE, ${preset.tokenizer.vocabSize})` : "tokenizer (bytes)");
     const { tok, trainStream, heldOut } = await timed("tokenizer", async () => {
@@ -496,6 +497,7 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
     if (e instanceof StudyAborted) {
       devs = deviations(devFacts);
       const report = buildReport(e.message);
+      mkdirSync(out, { recursive: true }); // stopped before the corpus stage made it
       await writeJsonAtomic(reportPath, report);
       progress.log(`ctxwin study: ${e.message}; partial report written to ${reportPath} (models already saved stay cached)`);
       return { report, reportPath, interrupted: true };
