@@ -27,19 +27,22 @@ export interface NativeAttentionOptions {
   queryOffset: number;
   prefixKeys: number;
   posType: "none" | "alibi" | "rope";
-  slopes: number[] | null;
-  trainLength: number;
-  theta: number;
-  rotaryDim: number;
-  scaling: "none" | "linear" | "ntk" | "dynamic" | "yarn";
-  factor: number;
-  originalMaxPositions: number;
-  betaFast: number;
-  betaSlow: number;
-  attentionFactor: number;
-  mscale: number;
-  mscaleAllDim: number;
-  truncate: boolean;
+  // The positional fields below are left out when the caller did not set them: the addon then
+  // uses PositionalConfig's defaults (native/include/ctxwin/positional.h), their one definition
+  // (theta 10000, factor 1, betaFast 32, betaSlow 1, derived attention factor, truncate ...).
+  slopes?: number[] | null;
+  trainLength?: number;
+  theta?: number;
+  rotaryDim?: number;
+  scaling?: "none" | "linear" | "ntk" | "dynamic" | "yarn";
+  factor?: number;
+  originalMaxPositions?: number;
+  betaFast?: number;
+  betaSlow?: number;
+  attentionFactor?: number;
+  mscale?: number;
+  mscaleAllDim?: number;
+  truncate?: boolean;
 }
 
 /** What both addons export (native/binding). */

@@ -87,22 +87,8 @@ type PositionalFields = Pick<
  * flattens it into the native options. Errors name the field, what was expected and what was got.
  */
 export function resolvePositional(fn: string, positional: unknown, hq: number, d: number): PositionalFields {
-  const out: PositionalFields = {
-    posType: "none",
-    slopes: null,
-    trainLength: 0,
-    theta: 10000,
-    rotaryDim: 0,
-    scaling: "none",
-    factor: 1,
-    originalMaxPositions: 0,
-    betaFast: 32,
-    betaSlow: 1,
-    attentionFactor: -1,
-    mscale: 0,
-    mscaleAllDim: 0,
-    truncate: true,
-  };
+  // only the fields the caller set: the addon fills in the rest from its defaults (backend.ts)
+  const out: PositionalFields = { posType: "none" };
   if (positional === undefined) return out;
   if (positional === null || typeof positional !== "object") argError("ERR_ARG", fn, "positional", "an object with a type", positional);
   const p = positional as Record<string, unknown>;

@@ -10,6 +10,7 @@
  * passes `positional` (its own, or a per-call override merged with mergePositional) to every layer.
  */
 import { CtxwinError } from "../errors.js";
+import { IGNORE_INDEX } from "../defaults.js";
 import { Tensor, type Device, type DType } from "../tensor.js";
 import type { AttentionOptions } from "../attention.js";
 import type { Positional } from "../positional.js";
@@ -223,7 +224,7 @@ export abstract class CausalLM extends Module {
     logits.release();
     const tg: number[] = [];
     for (const r of targets) for (const t of r) tg.push(t);
-    const l = F.crossEntropy(flat, tg, { ignoreIndex: opts.ignoreIndex ?? -100, normalizer: opts.normalizer });
+    const l = F.crossEntropy(flat, tg, { ignoreIndex: opts.ignoreIndex ?? IGNORE_INDEX, normalizer: opts.normalizer });
     flat.release();
     return l;
   }
@@ -273,6 +274,6 @@ function applyHook(hook: ForwardHooks["hidden"], layer: number, x: Variable): Va
 }
 
 /** Next-token targets for ids: row t → ids[t + 1], the last position → ignoreIndex. */
-export function lmTargets(ids: readonly (readonly number[])[], ignoreIndex = -100): number[][] {
+export function lmTargets(ids: readonly (readonly number[])[], ignoreIndex = IGNORE_INDEX): number[][] {
   return ids.map((r) => r.map((_, t) => (t + 1 < r.length ? r[t + 1]! : ignoreIndex)));
 }

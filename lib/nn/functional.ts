@@ -16,6 +16,7 @@
  * Gradients of parameter-like inputs are accumulated with GEMM c/beta where possible.
  */
 import { CtxwinError } from "../errors.js";
+import { IGNORE_INDEX } from "../defaults.js";
 import { Tensor, numel } from "../tensor.js";
 import { attentionBackward, attentionWithLse, type AttentionOptions } from "../attention.js";
 import * as ops from "../ops/index.js";
@@ -357,7 +358,7 @@ export interface CrossEntropyOptions {
 export function crossEntropy(logits: Variable, targets: readonly number[] | Tensor, opts: CrossEntropyOptions = {}): Variable {
   const V = logits.shape[logits.shape.length - 1]!;
   const N = numel(logits.shape) / V;
-  const ignoreIndex = opts.ignoreIndex ?? -100;
+  const ignoreIndex = opts.ignoreIndex ?? IGNORE_INDEX;
   let tgt: Tensor;
   let counted: number;
   let ownTgt = false;
@@ -401,7 +402,7 @@ export function crossEntropy(logits: Variable, targets: readonly number[] | Tens
 }
 
 /** Per-row losses of logits [N, V] vs targets (inference helper; ignored rows give 0). Not recorded. */
-export function crossEntropyRows(logits: Tensor, targets: Tensor, ignoreIndex = -100): Tensor {
+export function crossEntropyRows(logits: Tensor, targets: Tensor, ignoreIndex = IGNORE_INDEX): Tensor {
   const V = logits.shape[logits.shape.length - 1]!;
   const l2 = logits.reshape([-1, V]);
   const { losses, dlogits } = ops.softmaxCrossEntropy(l2, targets, { ignoreIndex, grad: false });

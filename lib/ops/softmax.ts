@@ -1,6 +1,7 @@
 /**
  * Row softmax and the fused softmax + cross-entropy loss (with its gradient in the same pass).
  */
+import { IGNORE_INDEX } from "../defaults.js";
 import { argError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { boolean, checkF32, checkRank, fail, finiteNumber, integer, numel, options, shapeStr, tensorArg } from "./check.js";
@@ -43,7 +44,7 @@ export function softmaxCrossEntropy(
   tensorArg(fn, "logits", logits);
   tensorArg(fn, "targets", targets);
   const o = options(fn, opts, ["ignoreIndex", "grad", "gradScale"]);
-  const ignoreIndex = integer(fn, "ignoreIndex", o.ignoreIndex, -(2 ** 40), 2 ** 40, -100);
+  const ignoreIndex = integer(fn, "ignoreIndex", o.ignoreIndex, -(2 ** 40), 2 ** 40, IGNORE_INDEX);
   const grad = boolean(fn, "grad", o.grad, false);
   const gradScale = o.gradScale === undefined ? undefined : finiteNumber(fn, "gradScale", o.gradScale);
   checkRank(fn, "logits", logits, 2, "at least 2 dims [N, V]");

@@ -12,6 +12,7 @@
  * Progress goes to the study's ProgressSink; an aborted signal stops after the current step and
  * surfaces here as StudyAborted (nothing partial is saved by the study).
  */
+import { IGNORE_INDEX } from "../defaults.js";
 import type { CausalLM, ForwardOptions } from "../models/causal_lm.js";
 import * as F from "../nn/functional.js";
 import type { Variable } from "../nn/autograd.js";
@@ -73,7 +74,7 @@ function mixtureLoss(mix: MixedRows, weight: number, forward: ForwardOptions | u
     const targets = batch.targets.flat();
     const lm = F.crossEntropy(flat, targets);
     parts.push(lm.keep());
-    const aux = weight > 0 ? new Array<number>(B * T).fill(-100) : null;
+    const aux = weight > 0 ? new Array<number>(B * T).fill(IGNORE_INDEX) : null;
     let any = false;
     if (aux) {
       batch.rows.forEach((r, b) => {

@@ -12,6 +12,7 @@
  * - `splitRows` / `trainValSplit`: deterministic train/validation splits.
  */
 import { CtxwinError } from "../errors.js";
+import { IGNORE_INDEX } from "../defaults.js";
 import { SeededRng, mixSeed, type RngState } from "./rng.js";
 
 /** Marks padding in packed rows (inputs get `padId`, targets are ignored). */
@@ -82,7 +83,7 @@ export class PackedRows {
   }
 
   /** Target ids of row i (padding → ignoreIndex). */
-  targets(i: number, ignoreIndex = -100): number[] {
+  targets(i: number, ignoreIndex = IGNORE_INDEX): number[] {
     const r = this.row(i);
     const out = new Array<number>(this.seqLen);
     for (let t = 0; t < this.seqLen; t++) out[t] = r[t + 1] === PAD ? ignoreIndex : r[t + 1]!;
@@ -270,7 +271,7 @@ export class DataLoader implements Iterable<Batch> {
     const fn = "DataLoader";
     if (!(rows instanceof PackedRows)) throw new CtxwinError("ERR_ARG", `${fn}: rows: expected PackedRows (packSequences), got ${String(rows)}`);
     if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with batchSize, got ${String(opts)}`);
-    const { batchSize, shuffle = true, seed = 0, epochs = Infinity, dropLast = true, padId = 0, ignoreIndex = -100 } = opts;
+    const { batchSize, shuffle = true, seed = 0, epochs = Infinity, dropLast = true, padId = 0, ignoreIndex = IGNORE_INDEX } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new CtxwinError("ERR_ARG", `${fn}: batchSize: expected a positive integer, got ${batchSize}`);
     if (!Number.isInteger(seed) || seed < 0) throw new CtxwinError("ERR_ARG", `${fn}: seed: expected a non-negative integer, got ${seed}`);
     if (!(epochs === Infinity || (Number.isInteger(epochs) && epochs >= 1))) throw new CtxwinError("ERR_ARG", `${fn}: epochs: expected a positive integer or Infinity, got ${epochs}`);
@@ -371,7 +372,7 @@ export class DataLoader implements Iterable<Batch> {
 }
 
 /** Batches over rows in order (no shuffling; the last batch may be smaller): evaluation. */
-export function* orderedBatches(rows: PackedRows, batchSize: number, maxBatches = Infinity, padId = 0, ignoreIndex = -100): Generator<Batch> {
+export function* orderedBatches(rows: PackedRows, batchSize: number, maxBatches = Infinity, padId = 0, ignoreIndex = IGNORE_INDEX): Generator<Batch> {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new CtxwinError("ERR_ARG", `orderedBatches: batchSize: expected a positive integer, got ${batchSize}`);
   let b = 0;
   for (let start = 0; start < rows.length && b < maxBatches; start += batchSize, b++) {

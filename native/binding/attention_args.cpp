@@ -72,6 +72,7 @@ AttentionCall read_attention_call(const char* fn, const Storage& q, const Storag
   }
 
   PositionalConfig& pc = c.pos;
+  const PositionalConfig def;  // the defaults: their one definition is PositionalConfig's initialisers
   std::string type = str(opts, "posType", "none");
   if (type == "none") {
     pc.type = PositionalType::None;
@@ -82,11 +83,11 @@ AttentionCall read_attention_call(const char* fn, const Storage& q, const Storag
       Napi::Array a = slopes.As<Napi::Array>();
       for (uint32_t i = 0; i < a.Length(); ++i) pc.slopes.push_back(a.Get(i).ToNumber().DoubleValue());
     }
-    pc.train_length = int_opt(fn, opts, "trainLength", 0, 0);
+    pc.train_length = int_opt(fn, opts, "trainLength", def.train_length, 0);
   } else if (type == "rope") {
     pc.type = PositionalType::Rope;
-    pc.theta = num(opts, "theta", 10000.0);
-    pc.rotary_dim = int_opt(fn, opts, "rotaryDim", 0, 0);
+    pc.theta = num(opts, "theta", def.theta);
+    pc.rotary_dim = int_opt(fn, opts, "rotaryDim", def.rotary_dim, 0);
     std::string scaling = str(opts, "scaling", "none");
     if (scaling == "none") pc.scaling = RopeScalingType::None;
     else if (scaling == "linear") pc.scaling = RopeScalingType::Linear;
@@ -94,15 +95,15 @@ AttentionCall read_attention_call(const char* fn, const Storage& q, const Storag
     else if (scaling == "dynamic") pc.scaling = RopeScalingType::Dynamic;
     else if (scaling == "yarn") pc.scaling = RopeScalingType::Yarn;
     else fail("ERR_ARG", f + ": positional.scaling.type: expected \"linear\", \"ntk\", \"dynamic\" or \"yarn\", got \"" + scaling + "\"");
-    pc.factor = num(opts, "factor", 1.0);
-    pc.original_max_positions = int_opt(fn, opts, "originalMaxPositions", 0, 0);
-    pc.beta_fast = num(opts, "betaFast", 32.0);
-    pc.beta_slow = num(opts, "betaSlow", 1.0);
-    pc.attention_factor = num(opts, "attentionFactor", -1.0);
-    pc.mscale = num(opts, "mscale", 0.0);
-    pc.mscale_all_dim = num(opts, "mscaleAllDim", 0.0);
+    pc.factor = num(opts, "factor", def.factor);
+    pc.original_max_positions = int_opt(fn, opts, "originalMaxPositions", def.original_max_positions, 0);
+    pc.beta_fast = num(opts, "betaFast", def.beta_fast);
+    pc.beta_slow = num(opts, "betaSlow", def.beta_slow);
+    pc.attention_factor = num(opts, "attentionFactor", def.attention_factor);
+    pc.mscale = num(opts, "mscale", def.mscale);
+    pc.mscale_all_dim = num(opts, "mscaleAllDim", def.mscale_all_dim);
     Napi::Value truncate = opts.Get("truncate");
-    pc.truncate = truncate.IsBoolean() ? truncate.As<Napi::Boolean>().Value() : true;
+    pc.truncate = truncate.IsBoolean() ? truncate.As<Napi::Boolean>().Value() : def.truncate;
   } else {
     fail("ERR_ARG", f + ": positional.type: expected \"none\", \"alibi\" or \"rope\", got \"" + type + "\"");
   }
