@@ -10,7 +10,7 @@
  * those tensors. Missing or mis-shaped tensors throw ERR_FORMAT naming the tensor, the expected
  * and the actual shape.
  */
-import { CtxwinError } from "../errors.js";
+import { CtxwinError, show } from "../errors.js";
 import { Tensor, checkDevice, checkDType, defaultDevice, numel, type Device, type DType } from "../tensor.js";
 import { resolvePositional, type Positional } from "../positional.js";
 import * as ops from "../ops/index.js";
@@ -85,7 +85,7 @@ function shapeStr(s: readonly number[]): string {
 export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promise<CausalLM> {
   const fn = "loadModel";
   if (typeof dir !== "string" || dir.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: dir: expected a checkpoint directory path, got ${JSON.stringify(dir)}`);
-  if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object, got ${String(opts)}`);
+  if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object, got ${show(opts)}`);
   const device = checkDevice(fn, "opts.device", opts.device ?? defaultDevice());
   const dtype = checkDType(fn, "opts.dtype", opts.dtype ?? "f32");
   if (opts.adapter !== undefined && (typeof opts.adapter !== "string" || opts.adapter.length === 0)) {

@@ -10,7 +10,7 @@
  *     sit at positions Tk − T … Tk − 1 (the kernel's default queryOffset).
  *   head outputs o [B, T, Hq, D] → reshaped [B, T, Hq·D] → o_proj → [B, T, dim]
  */
-import { CtxwinError } from "../errors.js";
+import { CtxwinError, show } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import type { AttentionOptions } from "../attention.js";
 import type { Positional } from "../positional.js";
@@ -37,7 +37,7 @@ export class LayerCache implements LayerKV {
 
   constructor(initialCapacity = 0) {
     if (!Number.isInteger(initialCapacity) || initialCapacity < 0) {
-      throw new CtxwinError("ERR_ARG", `LayerCache: capacity: expected a non-negative integer, got ${String(initialCapacity)}`);
+      throw new CtxwinError("ERR_ARG", `LayerCache: capacity: expected a non-negative integer, got ${show(initialCapacity)}`);
     }
     this.initialCapacity = initialCapacity;
   }

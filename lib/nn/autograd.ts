@@ -24,7 +24,7 @@
  * - The tape is synchronous: `tape.run(fn)` must not be given an async function (ops only enqueue
  *   work, so a model's forward is synchronous anyway).
  */
-import { CtxwinError } from "../errors.js";
+import { CtxwinError, show } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
 
@@ -69,7 +69,7 @@ export class Variable {
   retainsGrad = false;
 
   constructor(value: Tensor, opts: VariableOptions = {}) {
-    if (!(value instanceof Tensor)) throw new CtxwinError("ERR_ARG", `Variable: value: expected a Tensor, got ${String(value)}`);
+    if (!(value instanceof Tensor)) throw new CtxwinError("ERR_ARG", `Variable: value: expected a Tensor, got ${show(value)}`);
     this.#value = value;
     this.#owned = !opts.borrowed;
     this.#requiresGrad = opts.requiresGrad ?? false;
@@ -317,7 +317,7 @@ export class Tape {
    * empty afterwards (reuse it or drop it). `output` itself is not released (its holder does that).
    */
   backward(output: Variable, opts: BackwardOptions = {}): void {
-    if (!(output instanceof Variable)) throw new CtxwinError("ERR_ARG", `Tape.backward: output: expected a Variable, got ${String(output)}`);
+    if (!(output instanceof Variable)) throw new CtxwinError("ERR_ARG", `Tape.backward: output: expected a Variable, got ${show(output)}`);
     const nodes = this.nodes;
     this.nodes = [];
     try {

@@ -11,7 +11,7 @@
  *   (`state()`) is saved in checkpoints so a resumed run continues with the same batches.
  * - `splitRows` / `trainValSplit`: deterministic train/validation splits.
  */
-import { CtxwinError } from "../errors.js";
+import { CtxwinError, show } from "../errors.js";
 import { IGNORE_INDEX } from "../defaults.js";
 import { SeededRng, mixSeed, type RngState } from "./rng.js";
 
@@ -113,7 +113,7 @@ export class PackedRows {
  */
 export function packSequences(tokens: TokenStream | Documents, opts: PackOptions): PackedRows {
   const fn = "packSequences";
-  if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with seqLen, got ${String(opts)}`);
+  if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with seqLen, got ${show(opts)}`);
   const { seqLen, remainder = "drop", vocabSize } = opts;
   if (!Number.isInteger(seqLen) || seqLen < 1) throw new CtxwinError("ERR_ARG", `${fn}: seqLen: expected a positive integer, got ${seqLen}`);
   const stride = opts.stride ?? seqLen;
@@ -269,8 +269,8 @@ export class DataLoader implements Iterable<Batch> {
 
   constructor(rows: PackedRows, opts: DataLoaderOptions) {
     const fn = "DataLoader";
-    if (!(rows instanceof PackedRows)) throw new CtxwinError("ERR_ARG", `${fn}: rows: expected PackedRows (packSequences), got ${String(rows)}`);
-    if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with batchSize, got ${String(opts)}`);
+    if (!(rows instanceof PackedRows)) throw new CtxwinError("ERR_ARG", `${fn}: rows: expected PackedRows (packSequences), got ${show(rows)}`);
+    if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with batchSize, got ${show(opts)}`);
     const { batchSize, shuffle = true, seed = 0, epochs = Infinity, dropLast = true, padId = 0, ignoreIndex = IGNORE_INDEX } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new CtxwinError("ERR_ARG", `${fn}: batchSize: expected a positive integer, got ${batchSize}`);
     if (!Number.isInteger(seed) || seed < 0) throw new CtxwinError("ERR_ARG", `${fn}: seed: expected a non-negative integer, got ${seed}`);
@@ -348,7 +348,7 @@ export class DataLoader implements Iterable<Batch> {
 
   setState(s: LoaderState): void {
     const fn = "DataLoader.setState";
-    if (!s || typeof s !== "object") throw new CtxwinError("ERR_ARG", `${fn}: state: expected a LoaderState object, got ${String(s)}`);
+    if (!s || typeof s !== "object") throw new CtxwinError("ERR_ARG", `${fn}: state: expected a LoaderState object, got ${show(s)}`);
     if (s.rows !== this.rows.length) throw new CtxwinError("ERR_ARG", `${fn}: state.rows: expected ${this.rows.length} (the rows of this loader), got ${s.rows} — the data changed since the state was saved`);
     if (s.seed !== this.seed) throw new CtxwinError("ERR_ARG", `${fn}: state.seed: expected ${this.seed} (this loader's seed), got ${s.seed}`);
     if (!Number.isInteger(s.epoch) || s.epoch < 0 || !Number.isInteger(s.cursor) || s.cursor < 0 || s.cursor > this.rows.length) {

@@ -13,7 +13,7 @@
  * weights; `decay` overrides the choice. Mixed precision: a parameter with an f32 `master` copy
  * is updated there and the result rounded into its (bf16/f16) value.
  */
-import { CtxwinError } from "../errors.js";
+import { CtxwinError, show } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
 import { Parameter } from "../nn/autograd.js";
@@ -100,9 +100,9 @@ export class AdamW {
       named = (params as readonly unknown[]).map((x, i) => {
         if (x instanceof Parameter) return [x.name ?? `param${i}`, x];
         if (Array.isArray(x) && typeof x[0] === "string" && x[1] instanceof Parameter) return [x[0], x[1]];
-        throw new CtxwinError("ERR_ARG", `${fn}: params[${i}]: expected a Parameter or a [name, Parameter] pair, got ${String(x)}`);
+        throw new CtxwinError("ERR_ARG", `${fn}: params[${i}]: expected a Parameter or a [name, Parameter] pair, got ${show(x)}`);
       });
-    } else throw new CtxwinError("ERR_ARG", `${fn}: params: expected a Module or an array of Parameters, got ${String(params)}`);
+    } else throw new CtxwinError("ERR_ARG", `${fn}: params: expected a Module or an array of Parameters, got ${show(params)}`);
     if (named.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: params: expected at least one trainable parameter, got none (is everything frozen?)`);
     const names = new Set<string>();
     for (const [n] of named) {
@@ -111,7 +111,7 @@ export class AdamW {
     }
     const num = (k: string, v: unknown, d: number, ok: (x: number) => boolean, what: string): number => {
       const x = v ?? d;
-      if (typeof x !== "number" || !Number.isFinite(x) || !ok(x)) throw new CtxwinError("ERR_ARG", `${fn}: ${k}: expected ${what}, got ${String(v)}`);
+      if (typeof x !== "number" || !Number.isFinite(x) || !ok(x)) throw new CtxwinError("ERR_ARG", `${fn}: ${k}: expected ${what}, got ${show(v)}`);
       return x;
     };
     this.lr = num("lr", config.lr, 1e-3, (x) => x >= 0, "a number >= 0");

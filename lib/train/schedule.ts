@@ -24,8 +24,8 @@ export interface ScheduleOptions {
   decay?: "cosine" | "linear" | "constant";
 }
 
-function check(opts: ScheduleOptions): Required<ScheduleOptions> {
-  const fn = "lrAt";
+/** Validates a schedule; errors name `fn` (the caller the user called: train, lrAt, schedule). */
+export function checkSchedule(opts: ScheduleOptions, fn = "lrAt"): Required<ScheduleOptions> {
   const { lr, warmup = 0, decaySteps, decay = "cosine" } = opts;
   if (!(typeof lr === "number" && Number.isFinite(lr) && lr >= 0)) throw new CtxwinError("ERR_ARG", `${fn}: lr: expected a finite number >= 0, got ${lr}`);
   const minLr = opts.minLr ?? (decay === "linear" ? 0 : 0.1 * lr);
@@ -43,7 +43,7 @@ function check(opts: ScheduleOptions): Required<ScheduleOptions> {
 /** The learning rate of optimizer step `step` (1-based). */
 export function lrAt(step: number, opts: ScheduleOptions): number {
   if (!Number.isInteger(step) || step < 1) throw new CtxwinError("ERR_ARG", `lrAt: step: expected a positive integer (1-based), got ${step}`);
-  const { lr, minLr, warmup, decaySteps, decay } = check(opts);
+  const { lr, minLr, warmup, decaySteps, decay } = checkSchedule(opts);
   if (step <= warmup) return (lr * step) / warmup;
   if (decay === "constant") return lr;
   if (step >= decaySteps) return decaySteps <= warmup ? lr : minLr;
@@ -54,6 +54,6 @@ export function lrAt(step: number, opts: ScheduleOptions): number {
 
 /** `lrAt` bound to its options (validated once). */
 export function schedule(opts: ScheduleOptions): (step: number) => number {
-  const o = check(opts);
+  const o = checkSchedule(opts, "schedule");
   return (step) => lrAt(step, o);
 }

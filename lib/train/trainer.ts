@@ -14,7 +14,7 @@
  * the data loader's position and PRNG state: a resumed run reproduces the uninterrupted loss curve
  * bit for bit.
  */
-import { CtxwinError } from "../errors.js";
+import { CtxwinError, show } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
 import { noGrad, Tape, type Parameter, type Variable } from "../nn/autograd.js";
@@ -23,7 +23,7 @@ import type { CausalLM, LossOptions } from "../models/causal_lm.js";
 import { saveAdapter, saveModel } from "../models/save.js";
 import { getLoraInfo } from "../peft/lora.js";
 import { AdamW } from "./optim.js";
-import { lrAt, type ScheduleOptions } from "./schedule.js";
+import { checkSchedule, lrAt, type ScheduleOptions } from "./schedule.js";
 import { DataLoader, PackedRows, orderedBatches, type Batch } from "./data.js";
 import { CHECKPOINT_VERSION, latestCheckpoint, readCheckpoint, restoreParams, saveCheckpoint, type EvalResult, type TrainerState } from "./checkpoint.js";
 import { createProgressWriter, formatDuration } from "./progress.js";
@@ -146,7 +146,7 @@ function yieldToEventLoop(): Promise<void> {
 
 function posInt(fn: string, name: string, v: unknown, dflt?: number, min = 1): number {
   const x = v ?? dflt;
-  if (typeof x !== "number" || !Number.isInteger(x) || x < min) throw new CtxwinError("ERR_ARG", `${fn}: ${name}: expected an integer >= ${min}, got ${String(v)}`);
+  if (typeof x !== "number" || !Number.isInteger(x) || x < min) throw new CtxwinError("ERR_ARG", `${fn}: ${name}: expected an integer >= ${min}, got ${show(v)}`);
   return x;
 }
 
@@ -178,8 +178,8 @@ export async function evaluate(
 /** Trains `model` in place. See the file header and TrainOptions. */
 export async function train(model: TrainableModel, opts: TrainOptions): Promise<TrainResult> {
   const fn = "train";
-  if (!(model instanceof Module)) throw new CtxwinError("ERR_ARG", `${fn}: model: expected a Module (e.g. createModel / loadModel), got ${String(model)}`);
-  if (!opts || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object, got ${String(opts)}`);
+  if (!(model instanceof Module)) throw new CtxwinError("ERR_ARG", `${fn}: model: expected a Module (e.g. createModel / loadModel), got ${show(model)}`);
+  if (!opts || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object, got ${show(opts)}`);
   if (!opts.lossFn && typeof model.loss !== "function") throw new CtxwinError("ERR_ARG", `${fn}: model: expected a loss(ids, targets) method (CausalLM) or opts.lossFn`);
   const steps = posInt(fn, "steps", opts.steps);
   const gradAccum = posInt(fn, "gradAccum", opts.gradAccum, 1);
@@ -190,7 +190,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
   const evalBatches = opts.evalBatches ?? Infinity;
   if (!(evalBatches === Infinity || (Number.isInteger(evalBatches) && evalBatches >= 1))) throw new CtxwinError("ERR_ARG", `${fn}: evalBatches: expected a positive integer or Infinity, got ${evalBatches}`);
   const sched: ScheduleOptions = { lr: opts.lr, minLr: opts.minLr, warmup: opts.warmup ?? 0, decaySteps: steps, decay: opts.decay };
-  lrAt(1, sched); // validates lr / minLr / warmup now
+  checkSchedule(sched, fn); // lr / minLr / warmup errors now, naming train
 
   let loader: DataLoader;
   if (opts.data instanceof DataLoader) {
@@ -202,11 +202,11 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     const batchSize = posInt(fn, "batchSize", opts.batchSize);
     loader = new DataLoader(opts.data, { batchSize, seed, shuffle: true });
   } else {
-    throw new CtxwinError("ERR_ARG", `${fn}: data: expected PackedRows (packSequences) or a DataLoader, got ${String(opts.data)}`);
+    throw new CtxwinError("ERR_ARG", `${fn}: data: expected PackedRows (packSequences) or a DataLoader, got ${show(opts.data)}`);
   }
   const batchSize = loader.batchSize;
   const seqLen = loader.rows.seqLen;
-  if (opts.valData !== undefined && !(opts.valData instanceof PackedRows)) throw new CtxwinError("ERR_ARG", `${fn}: valData: expected PackedRows, got ${String(opts.valData)}`);
+  if (opts.valData !== undefined && !(opts.valData instanceof PackedRows)) throw new CtxwinError("ERR_ARG", `${fn}: valData: expected PackedRows, got ${show(opts.valData)}`);
   if (opts.resume && !opts.checkpointDir && typeof opts.resume !== "string") throw new CtxwinError("ERR_ARG", `${fn}: resume: expected checkpointDir to resume from (or a checkpoint path), got none`);
   if (opts.saveHf && !isCausalLM(model)) throw new CtxwinError("ERR_ARG", `${fn}: saveHf: expected a CausalLM model (createModel / loadModel)`);
 

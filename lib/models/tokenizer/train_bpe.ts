@@ -17,7 +17,7 @@
  * The result is a BpeTokenizer built from the HF tokenizer.json it serializes to, so
  * `saveTokenizer` → `loadTokenizer` (or HF tokenizers) gives identical ids.
  */
-import { CtxwinError } from "../../errors.js";
+import { CtxwinError, show } from "../../errors.js";
 import { resolveSpecials, type SpecialTokenOptions } from "./added.js";
 import { BYTE_TO_UNICODE, bpeModelJSON, templateJSON, utf8Encode } from "./byte_level.js";
 import type { BpeTokenizer } from "./bpe.js";
@@ -100,15 +100,15 @@ class PairHeap {
 /** Trains a byte-level BPE tokenizer on `texts`. See the module doc for the algorithm and ids. */
 export function trainBpe(texts: Iterable<string>, opts: TrainBpeOptions): BpeTokenizer {
   const fn = "trainBpe";
-  if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with vocabSize, got ${String(opts)}`);
+  if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with vocabSize, got ${show(opts)}`);
   const sp = resolveSpecials(fn, opts);
   const base = 256 + sp.tokens.length;
   const { vocabSize } = opts;
   if (typeof vocabSize !== "number" || !Number.isInteger(vocabSize) || vocabSize < base || vocabSize >= KEY) {
-    throw new CtxwinError("ERR_ARG", `${fn}: vocabSize: expected an integer in [${base}, ${KEY}) (256 bytes + ${sp.tokens.length} special tokens at least), got ${String(vocabSize)}`);
+    throw new CtxwinError("ERR_ARG", `${fn}: vocabSize: expected an integer in [${base}, ${KEY}) (256 bytes + ${sp.tokens.length} special tokens at least), got ${show(vocabSize)}`);
   }
   const minFrequency = opts.minFrequency ?? 0;
-  if (typeof minFrequency !== "number" || !(minFrequency >= 0)) throw new CtxwinError("ERR_ARG", `${fn}: minFrequency: expected a number >= 0, got ${String(minFrequency)}`);
+  if (typeof minFrequency !== "number" || !(minFrequency >= 0)) throw new CtxwinError("ERR_ARG", `${fn}: minFrequency: expected a number >= 0, got ${show(minFrequency)}`);
   const pattern = opts.pattern ?? GPT2_PATTERN;
   let re: RegExp;
   try {
