@@ -46,12 +46,16 @@ export function backendInfo(): BackendInfo {
 // Native ops (lib/ops) as a namespace: ops.matmul, ops.rmsnorm, ...
 export * as ops from "./ops/index.js";
 
+// Event-loop slicing of long recordings (train, generate, perplexity).
+export { eventLoopSlice, runAll, runSliced, type Steps } from "./util/slices.js";
+
 // Autograd and modules.
 export {
   Variable,
   Parameter,
   Tape,
   noGrad,
+  noGradSliced,
   leaf,
   constant,
   F,

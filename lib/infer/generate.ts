@@ -6,7 +6,7 @@
  */
 import { CtxwinError } from "../errors.js";
 import type { Positional } from "../positional.js";
-import { noGrad } from "../nn/autograd.js";
+import { noGradSliced } from "../nn/autograd.js";
 import { Rng } from "../nn/init.js";
 import type { CausalLM, ForwardHooks } from "../models/causal_lm.js";
 import { checkSampling, sampleToken, type SamplingOptions } from "./sampling.js";
@@ -43,7 +43,8 @@ export async function* generate(model: CausalLM, prompt: readonly number[], opts
   const cache = model.createCache(model.prefixLength + prompt.length + Math.min(opts.maxNewTokens, 2048));
   const generated: number[] = [];
   try {
-    let logits = noGrad(() => model.logits([[...prompt]], { ...fwd, cache }));
+    // the prompt's forward in slices: a long prompt through a deep model lets the event loop turn
+    let logits = await noGradSliced(model.logitsSteps([[...prompt]], { ...fwd, cache }));
     for (;;) {
       let row: Float32Array;
       try {
@@ -56,7 +57,7 @@ export async function* generate(model: CausalLM, prompt: readonly number[], opts
       generated.push(token);
       yield token;
       if (generated.length >= opts.maxNewTokens) return;
-      logits = noGrad(() => model.logits([[token]], { ...fwd, cache }));
+      logits = await noGradSliced(model.logitsSteps([[token]], { ...fwd, cache }));
     }
   } finally {
     cache.dispose();

@@ -10,7 +10,7 @@ import { CtxwinError } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import type { Positional } from "../positional.js";
 import * as ops from "../ops/index.js";
-import { noGrad, Variable } from "../nn/autograd.js";
+import { noGrad, noGradSliced, Variable } from "../nn/autograd.js";
 import { crossEntropyRows } from "../nn/functional.js";
 import type { CausalLM, ForwardHooks } from "../models/causal_lm.js";
 
@@ -63,7 +63,8 @@ export async function perplexity(model: CausalLM, tokens: readonly number[], opt
     const first = Math.max(1, len - trg); // first scored window position
     const ids = tokens.slice(begin, end);
     if (first < len) {
-      const h = noGrad(() => model.hidden([ids], { positional: opts.positional, window: opts.window, scaleMultiplier: opts.scaleMultiplier, hooks: opts.hooks }));
+      // in slices (eventLoopSlice()): a long window through a deep model lets the event loop turn
+      const h = await noGradSliced(model.hiddenSteps([ids], { positional: opts.positional, window: opts.window, scaleMultiplier: opts.scaleMultiplier, hooks: opts.hooks }));
       const d = h.shape[2]!;
       const h2 = h.value.reshape([len, d]);
       h.release();

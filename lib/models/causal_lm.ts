@@ -10,6 +10,7 @@
  * passes `positional` (its own, or a per-call override merged with mergePositional) to every layer.
  */
 import { CtxwinError } from "../errors.js";
+import { runAll, type Steps } from "../util/slices.js";
 import { IGNORE_INDEX } from "../defaults.js";
 import { Tensor, type Device, type DType } from "../tensor.js";
 import type { AttentionOptions } from "../attention.js";
@@ -150,6 +151,14 @@ export abstract class CausalLM extends Module {
 
   /** Final hidden states [B, T, d] (after the final norm). Records on an active tape. */
   hidden(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions = {}): Variable {
+    return runAll(this.hiddenSteps(ids, opts));
+  }
+
+  /**
+   * hidden() as Steps, pausing after every layer: for runSliced / Tape.runSliced / noGradSliced,
+   * which keep the event loop turning during a deep model's forward.
+   */
+  *hiddenSteps(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions = {}): Steps<Variable> {
     const idsT = ids instanceof Tensor ? ids : idsTensor(ids, this.config.vocabSize, this.device);
     let x: Variable;
     try {
@@ -181,6 +190,7 @@ export abstract class CausalLM extends Module {
       const y = this.blocks.at(l).forward(x, call, { checkpoint: opts.checkpoint });
       x.release();
       x = y;
+      yield;
     }
     x = applyHook(hooks.hidden, L, x);
     const h = this.finalNorm.forward(x);
@@ -190,7 +200,12 @@ export abstract class CausalLM extends Module {
 
   /** Logits [B, T, V] (or [B, 1, V] with lastOnly) as a Variable. Records on an active tape. */
   logits(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions = {}): Variable {
-    let h = this.hidden(ids, opts);
+    return runAll(this.logitsSteps(ids, opts));
+  }
+
+  /** logits() as Steps (see hiddenSteps). */
+  *logitsSteps(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions = {}): Steps<Variable> {
+    let h = yield* this.hiddenSteps(ids, opts);
     if (opts.lastOnly && h.shape[1]! > 1) {
       const T = h.shape[1]!;
       const s = F.slice(h, 1, T - 1, T);
@@ -213,12 +228,17 @@ export abstract class CausalLM extends Module {
    * use `lmTargets`). Returns a scalar [1] Variable; with a tape, backward(loss) trains.
    */
   loss(ids: readonly (readonly number[])[], targets: readonly (readonly number[])[], opts: LossOptions = {}): Variable {
+    return runAll(this.lossSteps(ids, targets, opts));
+  }
+
+  /** loss() as Steps (see hiddenSteps); train() runs it with Tape.runSliced. */
+  *lossSteps(ids: readonly (readonly number[])[], targets: readonly (readonly number[])[], opts: LossOptions = {}): Steps<Variable> {
     const B = ids.length;
     const T = ids[0]?.length ?? 0;
     if (targets.length !== B || targets.some((r) => r.length !== T)) {
       throw new CtxwinError("ERR_SHAPE", `loss: targets: expected ${B} rows of ${T} (the shape of ids), got ${targets.length} rows`);
     }
-    const logits = this.logits(ids, { ...opts, lastOnly: false });
+    const logits = yield* this.logitsSteps(ids, { ...opts, lastOnly: false });
     const V = this.config.vocabSize;
     const flat = F.reshape(logits, [B * T, V]);
     logits.release();

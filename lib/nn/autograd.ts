@@ -24,6 +24,7 @@
  * - The tape is synchronous: `tape.run(fn)` must not be given an async function (ops only enqueue
  *   work, so a model's forward is synchronous anyway).
  */
+import { runAll, runSliced, type Steps } from "../util/slices.js";
 import { CtxwinError, show } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
@@ -271,6 +272,20 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** noGrad for work written as Steps, in slices that give the event loop a turn (eventLoopSlice()). */
+export function noGradSliced<T>(steps: Steps<T>): Promise<T> {
+  let prev: Tape | null = null;
+  return runSliced(steps, {
+    enter: () => {
+      prev = current;
+      current = null;
+    },
+    exit: () => {
+      current = prev;
+    },
+  });
+}
+
 export interface BackwardOptions {
   /**
    * The gradient of the output (same shape); default: every element `scale` (so `loss` may
@@ -317,6 +332,45 @@ export class Tape {
    * empty afterwards (reuse it or drop it). `output` itself is not released (its holder does that).
    */
   backward(output: Variable, opts: BackwardOptions = {}): void {
+    runAll(this.#backwardSteps(output, opts));
+  }
+
+  /**
+   * backward() in slices: gives the event loop a turn whenever the JS thread has recorded
+   * backward ops for longer than eventLoopSlice() ms (train() uses it). Nothing records onto a
+   * tape while it runs.
+   */
+  backwardSliced(output: Variable, opts: BackwardOptions = {}): Promise<void> {
+    let prev: Tape | null = null;
+    return runSliced(this.#backwardSteps(output, opts), {
+      enter: () => {
+        prev = current;
+        current = null;
+      },
+      exit: () => {
+        current = prev;
+      },
+    });
+  }
+
+  /**
+   * run() for work written as Steps (e.g. CausalLM.lossSteps): records onto this tape only while
+   * one of its slices runs, yielding to the event loop between slices (eventLoopSlice()).
+   */
+  runSliced<T>(steps: Steps<T>): Promise<T> {
+    let prev: Tape | null = null;
+    return runSliced(steps, {
+      enter: () => {
+        prev = current;
+        current = this;
+      },
+      exit: () => {
+        current = prev;
+      },
+    });
+  }
+
+  *#backwardSteps(output: Variable, opts: BackwardOptions): Steps<void> {
     if (!(output instanceof Variable)) throw new CtxwinError("ERR_ARG", `Tape.backward: output: expected a Variable, got ${show(output)}`);
     const nodes = this.nodes;
     this.nodes = [];
@@ -340,7 +394,7 @@ export class Tape {
       }
       const grads = new Map<Variable, Tensor>();
       grads.set(output, seed);
-      runBackward(nodes, grads);
+      yield* runBackward(nodes, grads);
     } finally {
       for (const n of nodes) n.release();
     }
@@ -386,8 +440,9 @@ function isAccumulatingLeaf(v: Variable): boolean {
   return v.node === null && v.requiresGrad;
 }
 
-function runBackward(nodes: Node[], grads: Map<Variable, Tensor>): void {
+function* runBackward(nodes: Node[], grads: Map<Variable, Tensor>): Steps<void> {
   for (let n = nodes.length - 1; n >= 0; n--) {
+    if (n < nodes.length - 1) yield; // a pause point between nodes (runSliced)
     const node = nodes[n]!;
     const gouts = node.outputs.map((o) => {
       const g = grads.get(o) ?? null;

@@ -7,6 +7,7 @@ export {
   Parameter,
   Tape,
   noGrad,
+  noGradSliced,
   activeTape,
   leaf,
   constant,

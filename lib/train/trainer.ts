@@ -14,6 +14,7 @@
  * the data loader's position and PRNG state: a resumed run reproduces the uninterrupted loss curve
  * bit for bit.
  */
+import type { Steps } from "../util/slices.js";
 import { CtxwinError, show } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
@@ -31,6 +32,8 @@ import { createProgressWriter, formatDuration } from "./progress.js";
 /** What train() needs of a model: a Module with a differentiable next-token loss (CausalLM has it). */
 export interface TrainableModel extends Module {
   loss(ids: number[][], targets: number[][], opts?: LossOptions): Variable;
+  /** loss() as Steps (CausalLM has it): train() then records it in event-loop-friendly slices. */
+  lossSteps?(ids: number[][], targets: number[][], opts?: LossOptions): Steps<Variable>;
 }
 
 export interface StepInfo {
@@ -315,10 +318,13 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
         const tape = new Tape();
         let loss: Variable;
         try {
-          loss = tape.run(() => (opts.lossFn ? opts.lossFn(model, batch) : model.loss(batch.inputs, batch.targets, fwd)));
-          // let timers and I/O run between enqueueing the forward and the backward (no value is read)
+          // recorded in slices (eventLoopSlice()): timers and I/O run between layers of a deep
+          // model's forward and between nodes of its backward (no value is read meanwhile)
+          if (opts.lossFn) loss = tape.run(() => opts.lossFn!(model, batch));
+          else if (model.lossSteps) loss = await tape.runSliced(model.lossSteps(batch.inputs, batch.targets, fwd));
+          else loss = tape.run(() => model.loss(batch.inputs, batch.targets, fwd));
           await yieldToEventLoop();
-          tape.backward(loss);
+          await tape.backwardSliced(loss);
         } finally {
           tape.dispose();
         }
