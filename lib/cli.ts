@@ -186,6 +186,7 @@ export function doctorReport(): string {
   row("kernels", info.cpu.isa);
   row("threads", String(info.cpu.threads) + (process.env.CTXWIN_NUM_THREADS ? " (CTXWIN_NUM_THREADS)" : ""));
   row("features", Object.entries(info.cpu.features).filter(([, on]) => on).map(([k]) => k).join(" ") || "none");
+  row("memory cache", `freed tensor memory kept for reuse: up to ${Math.round(info.cpu.memoryCacheLimitBytes / 1048576)} MiB (CTXWIN_CPU_CACHE_MB), ${Math.round(info.cpu.memoryCachedBytes / 1048576)} MiB held`);
   lines.push("");
   if (info.cuda.available) {
     // A small product on the GPU, checked against the CPU: the kernels really run on this device

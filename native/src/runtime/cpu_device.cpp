@@ -9,6 +9,7 @@
 #include "cpu/ops/kernels.h"
 #include "ctxwin/error.h"
 #include "runtime/device.h"
+#include "runtime/host_block_cache.h"
 #include "runtime/thread_pool.h"
 
 namespace ctxwin {
@@ -22,12 +23,11 @@ class CpuDevice final : public Device {
   DeviceQueue& queue() override { return queue_; }
 
   void* allocate(size_t bytes) override {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded);
+    void* p = blocks_.allocate(bytes);
     if (!p) fail("ERR_MEMORY", "cpu: out of memory allocating " + std::to_string(bytes) + " bytes");
     return p;
   }
-  void deallocate(void* ptr, size_t) override { std::free(ptr); }
+  void deallocate(void* ptr, size_t bytes) override { blocks_.deallocate(ptr, bytes); }
 
   void upload_f32(Storage& dst, const float* src) override {
     from_f32(dst.dtype(), src, dst.data(), (size_t)dst.numel());
@@ -80,11 +80,26 @@ class CpuDevice final : public Device {
     s << "{\"isa\":\"" << cpu::attention_isa() << "\",\"threads\":" << ThreadPool::global().size()
       << ",\"features\":{\"avx2\":" << (f.avx2 ? "true" : "false")
       << ",\"fma\":" << (f.fma ? "true" : "false") << ",\"f16c\":" << (f.f16c ? "true" : "false")
-      << ",\"avx512f\":" << (f.avx512f ? "true" : "false") << "}}";
+      << ",\"avx512f\":" << (f.avx512f ? "true" : "false") << "}"
+      << ",\"memoryCacheLimitBytes\":" << blocks_.limit() << ",\"memoryCachedBytes\":" << blocks_.cached_bytes() << "}";
     return s.str();
   }
 
  private:
+  // CTXWIN_CPU_CACHE_MB: most MiB of freed tensor memory kept for reuse (default 1024; 0: none).
+  static size_t cache_limit() {
+    const char* v = std::getenv("CTXWIN_CPU_CACHE_MB");
+    if (!v || !*v) return size_t(1024) << 20;
+    char* end = nullptr;
+    double mb = std::strtod(v, &end);
+    if (end == v || *end != '\0' || !(mb >= 0) || mb > 1e9) return size_t(1024) << 20;  // unreadable: the default (doctor shows the limit in effect)
+    return (size_t)(mb * 1048576.0);
+  }
+  static bool cache_poison() {
+    const char* v = std::getenv("CTXWIN_CPU_CACHE_POISON");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }
+  HostBlockCache blocks_{cache_limit(), cache_poison()};
   DeviceQueue queue_;
 };
 
