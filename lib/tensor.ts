@@ -6,6 +6,7 @@
  * collector as a last resort.
  */
 import { argError, CtxwinError, fromNative, isNonNegativeInt } from "./errors.js";
+import { trackTensor } from "./util/scope.js";
 import { backend, callNative, type Device, type DType, type NativeTensor } from "./backend.js";
 
 export type { Device, DType } from "./backend.js";
@@ -71,6 +72,7 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.device = device;
+    trackTensor(this); // freed if the work that made it fails (lib/util/scope.ts)
   }
 
   /** Wraps a native handle (internal: ops use it for their outputs). */

@@ -11,6 +11,7 @@
  *   head outputs o [B, T, Hq, D] → reshaped [B, T, Hq·D] → o_proj → [B, T, dim]
  */
 import { CtxwinError, show } from "../errors.js";
+import { keep } from "../util/scope.js";
 import { Tensor } from "../tensor.js";
 import type { AttentionOptions } from "../attention.js";
 import type { Positional } from "../positional.js";
@@ -77,8 +78,9 @@ export class LayerCache implements LayerKV {
     const [B, , H, D] = like.shape as [number, number, number, number];
     const shape = [B, capacity, H, D];
     const alloc = () => Tensor.from(new Float32Array(B * capacity * H * D), shape, { dtype: like.dtype, device: like.device });
-    const k = alloc();
-    const v = alloc();
+    // owned by the cache, not by the forward that happened to grow it (kept if that forward fails)
+    const k = keep(alloc());
+    const v = keep(alloc());
     if (this.#k && this.#length > 0) {
       for (const [dst, src] of [[k, this.#k], [v, this.#v!]] as const) {
         const filled = ops.leading(src, 1, this.#length);

@@ -25,6 +25,7 @@
  *   work, so a model's forward is synchronous anyway).
  */
 import { runAll, runSliced, type Steps } from "../util/slices.js";
+import { keep } from "../util/scope.js";
 import { CtxwinError, show } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
@@ -447,7 +448,7 @@ function* runBackward(nodes: Node[], grads: Map<Variable, Tensor>): Steps<void> 
     const gouts = node.outputs.map((o) => {
       const g = grads.get(o) ?? null;
       if (g !== null) grads.delete(o);
-      if (g !== null && o.retainsGrad) o.grad = addInto(o.grad, clone(g));
+      if (g !== null && o.retainsGrad) o.grad = keep(addInto(o.grad, clone(g)));
       return g;
     });
     if (gouts.every((g) => g === null) || node.backward === null) {
@@ -508,7 +509,7 @@ function* runBackward(nodes: Node[], grads: Map<Variable, Tensor>): Steps<void> 
         );
       }
       if (isAccumulatingLeaf(v)) {
-        v.grad = taken.has(i) ? g : addInto(v.grad, g);
+        v.grad = keep(taken.has(i) ? g : addInto(v.grad, g));
       } else {
         grads.set(v, taken.has(i) ? g : addInto(grads.get(v) ?? null, g));
       }
@@ -516,7 +517,7 @@ function* runBackward(nodes: Node[], grads: Map<Variable, Tensor>): Steps<void> 
   }
   // gradients of Variables no recorded node produced (e.g. leaves without requiresGrad): drop
   for (const [v, g] of grads) {
-    if (v.requiresGrad && v.node === null) v.grad = addInto(v.grad, g);
+    if (v.requiresGrad && v.node === null) v.grad = keep(addInto(v.grad, g));
     else g.dispose();
   }
   grads.clear();

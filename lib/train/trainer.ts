@@ -316,7 +316,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
         epoch = batch.epoch;
         stepTokens += batch.inputs.length * seqLen;
         const tape = new Tape();
-        let loss: Variable;
+        let loss: Variable | undefined;
         try {
           // recorded in slices (eventLoopSlice()): timers and I/O run between layers of a deep
           // model's forward and between nodes of its backward (no value is read meanwhile)
@@ -325,6 +325,9 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
           else loss = tape.run(() => model.loss(batch.inputs, batch.targets, fwd));
           await yieldToEventLoop();
           await tape.backwardSliced(loss);
+        } catch (e) {
+          loss?.release(); // a failed step frees its loss too (the forward's and backward's own intermediates are freed by their scopes)
+          throw e;
         } finally {
           tape.dispose();
         }

@@ -10,6 +10,7 @@
  * ~100 ms; sliced, the longest gap is about one layer's worth.
  */
 import { CtxwinError } from "../errors.js";
+import { activeScope, freeOnError, Scope } from "./scope.js";
 
 let sliceMs = 10;
 
@@ -31,35 +32,54 @@ export function eventLoopSlice(ms?: number): number {
 /** Work written as a generator: yields (nothing) where it may be paused, returns its result. */
 export type Steps<T> = Generator<void, T, void>;
 
-/** Drives `steps` to completion synchronously. */
+/**
+ * Drives `steps` to completion synchronously, in an error scope: if they throw, every tensor they
+ * made and did not keep() is freed (lib/util/scope.ts).
+ */
 export function runAll<T>(steps: Steps<T>): T {
-  for (;;) {
-    const r = steps.next();
-    if (r.done) return r.value;
-  }
+  return freeOnError(() => {
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  });
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Drives `steps` to completion, yielding to the event loop (setImmediate) between slices of at most
- * about eventLoopSlice() ms. `enter` / `exit` run around every slice (e.g. making a tape the
+ * about eventLoopSlice() ms, in an error scope (as runAll). `enter` / `exit` run around every slice (e.g. making a tape the
  * recording one only while this work runs, so that other work interleaved between slices does
  * not record onto it).
  */
 export async function runSliced<T>(steps: Steps<T>, around?: { enter(): void; exit(): void }): Promise<T> {
-  for (;;) {
-    const t0 = performance.now();
-    around?.enter();
-    try {
-      for (;;) {
-        const r = steps.next();
-        if (r.done) return r.value;
-        if (performance.now() - t0 >= sliceMs) break;
+  // one error scope for the whole work, active during its slices only (like the tape)
+  const outer = activeScope();
+  const scope = new Scope();
+  try {
+    for (;;) {
+      const t0 = performance.now();
+      around?.enter();
+      scope.enter();
+      try {
+        for (;;) {
+          const r = steps.next();
+          if (r.done) {
+            scope.exit();
+            scope.succeed(outer);
+            return r.value;
+          }
+          if (performance.now() - t0 >= sliceMs) break;
+        }
+      } finally {
+        if (activeScope() === scope) scope.exit();
+        around?.exit();
       }
-    } finally {
-      around?.exit();
+      await turn();
     }
-    await turn();
+  } catch (e) {
+    scope.fail();
+    throw e;
   }
 }
