@@ -13,11 +13,21 @@ Baselines:
                     SDPA flash; timed together; "effective" TFLOP/s with the attention FLOPs only
   alibi-bias-sdpa   ALiBi as a materialised additive bias, SDPA (efficient-attention backend); fwd only
 Inputs are random (never zeros), in the [B, T, H, D] layout of ctxwin, viewed as [B, H, T, D].
-Usage: python3 bench/torch_baselines.py [--T 4096 8192] [--only flex-alibi ...] [--no-backward]
+
+FlexAttention is compiled once per shape and mode (forward / forward + backward): its score_mod and
+mask_mods are made once (make_mods), the ALiBi slopes and the window being tensors they capture, so
+no case brings a new function for Dynamo to guard on; the recompile limit is raised to the number of
+(shape, mode) pairs and hitting it raises instead of running Flex eagerly. A counting backend (the
+inductor backend behind a counter) counts the compiles of each row: a Flex row that compiled other
+than once, compiled while being timed, or ran eagerly (PyTorch's "without torch.compile" warning) is
+marked INVALID (TFLOP/s nan, the reason in the row's note), and the script exits with status 3.
+Usage: python3 bench/torch_baselines.py [--T 4096 8192] [--causal yes|no|both] [--only flex-alibi ...]
+       [--no-backward]
 """
 import argparse
 import math
 import sys
+import warnings
 
 try:
     import torch
@@ -83,10 +93,13 @@ def rotate_half(x, cos, sin):
     return torch.cat((x1 * c - x2 * s, x2 * c + x1 * s), dim=-1)
 
 
-def time_ms(fn):
+def time_ms(fn, compiles=lambda: 0):
+    """Mean ms of fn over up to 50 calls after two warm-up calls; and how many compiles happened
+    during the timed calls (0 unless something recompiled there)."""
     fn()
     fn()
     torch.cuda.synchronize()
+    c0 = compiles()
     e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     e0.record()
     fn()
@@ -99,34 +112,119 @@ def time_ms(fn):
         fn()
     e1.record()
     e1.synchronize()
-    return e0.elapsed_time(e1) / reps
+    return e0.elapsed_time(e1) / reps, compiles() - c0
+
+
+class CompileCounter:
+    """A torch.compile backend: counts the graphs Dynamo hands over, compiles each with inductor."""
+
+    def __init__(self):
+        self.count = 0
+        try:
+            from torch._dynamo.backends.registry import lookup_backend
+
+            self.inner = lookup_backend("inductor")
+        except Exception:  # pragma: no cover - older layouts
+            from torch._inductor.compile_fx import compile_fx
+
+            self.inner = compile_fx
+
+    def __call__(self, gm, example_inputs):
+        self.count += 1
+        return self.inner(gm, example_inputs)
+
+
+def configure_dynamo(limit):
+    """Room for one compile per (shape, mode) of flex_attention (one code object, so they all count
+    against one recompile limit), and an error instead of the silent eager fallback past it."""
+    cfg = torch._dynamo.config
+    got = {}
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(cfg, name):
+            setattr(cfg, name, max(int(getattr(cfg, name)), limit))
+            got[name] = getattr(cfg, name)
+    for name in ("accumulated_recompile_limit", "accumulated_cache_size_limit"):
+        if hasattr(cfg, name):
+            setattr(cfg, name, max(int(getattr(cfg, name)), 4 * limit))
+    for name in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):
+        if hasattr(cfg, name) and not getattr(cfg, "suppress_errors", False):
+            setattr(cfg, name, True)
+            got[name] = True
+    try:  # why each recompile happened, in the log
+        torch._logging.set_logs(recompiles=True)
+    except Exception:
+        pass
+    return got
+
+
+def make_mods(slopes, window):
+    """FlexAttention's score_mod (ALiBi) and mask_mods, made once per run: slopes [H] and window
+    (a 0-d tensor) are captured tensors, so every shape sees the same functions."""
+
+    def alibi(score, b, h, q_idx, kv_idx):
+        return score - slopes[h] * (q_idx - kv_idx).abs()
+
+    def causal(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx
+
+    def window_causal(b, h, q_idx, kv_idx):
+        return (q_idx >= kv_idx) & (q_idx - kv_idx < window)
+
+    def window_both(b, h, q_idx, kv_idx):
+        return (q_idx - kv_idx).abs() < window
+
+    return alibi, causal, window_causal, window_both
+
+
+def reset_flex_warnings():
+    """PyTorch warns once per process that flex_attention ran without torch.compile: forget that
+    it did, so that each row's own eager run warns again."""
+    try:
+        import torch.nn.attention.flex_attention as fa
+
+        for name in ("_WARNINGS_SHOWN", "_warnings_shown"):
+            reg = getattr(fa, name, None)
+            if hasattr(reg, "clear"):
+                reg.clear()
+    except Exception:
+        pass
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--T", type=int, nargs="*", default=[1024, 2048, 4096, 8192, 16384])
+    ap.add_argument("--causal", choices=("yes", "no", "both"), default="both")
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--no-backward", action="store_true")
     args = ap.parse_args()
+    args.T = list(dict.fromkeys(args.T))  # each shape once: a repeated one would not compile again
     if not torch.cuda.is_available():
         print("torch_baselines: no CUDA device: skipped")
         return 0
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
+    causals = {"yes": (True,), "no": (False,), "both": (True, False)}[args.causal]
+    dev = torch.device("cuda")
+    counter = CompileCounter()
+    n_keys = len(args.T) * len(causals) * 2 * 2  # (T, causal, flex-alibi / flex-window, fwd / f+b)
     try:
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
-        flex = torch.compile(flex_attention, dynamic=False)
+        dyn = configure_dynamo(n_keys + 8)
+        flex = torch.compile(flex_attention, dynamic=False, backend=counter)
+        print(f"== flex setup: one torch.compile(flex_attention, dynamic=False) with a counting inductor backend; "
+              f"dynamo {dyn}")
     except Exception as e:  # pragma: no cover
         print(f"# FlexAttention unavailable: {e}")
         flex = None
-
-    dev = torch.device("cuda")
     print(f"== torch baselines: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, bf16, D={D}, H={H}, "
           f"B*T={TOKENS}; FLOPs fwd = 4*B*H*T*T*D (/2 causal; window: exact visible pairs), fwd+bwd = 3.5x fwd")
     print(f"{'scheme':<17} | {'causal':<6} | {'T':>5} | {'B':>3} | {'path':<10} | {'fwd ms':>9} | {'fwd TFLOP/s':>11} | "
           f"{'f+b ms':>9} | {'f+b TFLOP/s':>11}")
     slopes = torch.tensor(alibi_slopes(H), device=dev, dtype=torch.float32)
+    alibi_mod, causal_mod, window_causal_mod, window_both_mod = make_mods(
+        slopes, torch.tensor(WINDOW, device=dev, dtype=torch.int32))
+    flex_rows, flex_invalid = 0, []
     g = torch.Generator(device=dev)
     g.manual_seed(0)
 
@@ -138,7 +236,7 @@ def main():
     for T in args.T:
         B = TOKENS // T
         q0, k0, v0, do0 = rnd(B, T, 2.0), rnd(B, T, 2.0), rnd(B, T, 1.0), rnd(B, T, 1.0)
-        for causal in (True, False):
+        for causal in causals:
             baselines = {}
 
             def sdpa_with(backend):
@@ -151,16 +249,10 @@ def main():
             baselines["sdpa-flash"] = (sdpa_with(SDPBackend.FLASH_ATTENTION), 0)
             baselines["sdpa-cudnn"] = (sdpa_with(SDPBackend.CUDNN_ATTENTION), 0)
             if flex is not None:
-                def alibi_mod(score, b, h, q_idx, kv_idx):
-                    return score - slopes[h] * (q_idx - kv_idx).abs()
-
-                if causal:
-                    causal_mask = create_block_mask(lambda b, h, q, kv: q >= kv, None, None, T, T, device=dev)
-                    win_mask = create_block_mask(lambda b, h, q, kv: (q >= kv) & (q - kv < WINDOW), None, None, T, T,
-                                                 device=dev)
-                else:
-                    causal_mask = None
-                    win_mask = create_block_mask(lambda b, h, q, kv: (q - kv).abs() < WINDOW, None, None, T, T, device=dev)
+                # block masks: one per (T, causal), from the mask_mods made once above
+                causal_mask = create_block_mask(causal_mod, None, None, T, T, device=dev) if causal else None
+                win_mask = create_block_mask(window_causal_mod if causal else window_both_mod, None, None, T, T,
+                                             device=dev)
 
                 def flex_alibi(q, k, v, bm=causal_mask):
                     return flex(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), score_mod=alibi_mod,
@@ -203,26 +295,61 @@ def main():
                 pairs = visible_pairs(T, causal, max(window, 0))
                 flops = 4.0 * B * H * D * pairs
                 fwd_ms = fb_ms = float("nan")
+                is_flex = name.startswith("flex-")
+                invalid = []
+                compiles = {}
+                caught = []
+                note = ""
                 try:
-                    with torch.no_grad():
-                        fwd_ms = time_ms(lambda: fn(q0, k0, v0))
-                    if not args.no_backward and window != -1:
-                        q, k, v = (x.detach().clone().requires_grad_(True) for x in (q0, k0, v0))
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        reset_flex_warnings()
+                        c0 = counter.count
+                        with torch.no_grad():
+                            fwd_ms, timed_c = time_ms(lambda: fn(q0, k0, v0), lambda: counter.count)
+                        compiles["fwd"] = counter.count - c0
+                        if timed_c:
+                            invalid.append(f"fwd recompiled {timed_c}x while timed")
+                        if not args.no_backward and window != -1:
+                            q, k, v = (x.detach().clone().requires_grad_(True) for x in (q0, k0, v0))
 
-                        def fb():
-                            out = fn(q, k, v)
-                            torch.autograd.grad(out, (q, k, v), do0)
+                            def fb():
+                                out = fn(q, k, v)
+                                torch.autograd.grad(out, (q, k, v), do0)
 
-                        fb_ms = time_ms(fb)
-                    note = ""
-                except Exception as e:  # unsupported backend / OOM: report and go on
-                    note = f"  # {type(e).__name__}: {str(e).splitlines()[0][:100]}"
+                            c1 = counter.count
+                            fb_ms, timed_c = time_ms(fb, lambda: counter.count)
+                            compiles["f+b"] = counter.count - c1
+                            if timed_c:
+                                invalid.append(f"f+b recompiled {timed_c}x while timed")
+                except Exception as e:  # unsupported backend / OOM / recompile limit: report and go on
+                    kind = type(e).__name__
+                    note = f"  # {kind}: {str(e).splitlines()[0][:100] if str(e) else ''}"
+                    if is_flex and ("Recompile" in kind or "CacheLimit" in kind or "recompile" in str(e)):
+                        invalid.append("recompile limit hit (Flex would have run eagerly)")
                     torch.cuda.empty_cache()
+                if is_flex:
+                    flex_rows += 1
+                    if any("without torch.compile" in str(w.message) for w in caught):
+                        invalid.append("ran eagerly (flex_attention called without torch.compile)")
+                    for mode, c in compiles.items():
+                        if c != 1:  # every (shape, mode) here is new: exactly one compile expected
+                            invalid.append(f"{mode} compiled {c}x (expected once per shape)")
+                    note += "  # compiles " + ", ".join(f"{m} {c}" for m, c in compiles.items())
                 tf = flops / (fwd_ms * 1e-3) / 1e12 if fwd_ms == fwd_ms else float("nan")
                 tfb = 3.5 * flops / (fb_ms * 1e-3) / 1e12 if fb_ms == fb_ms else float("nan")
+                if invalid:
+                    flex_invalid.append(f"{name} causal={causal} T={T}: {'; '.join(invalid)}")
+                    tf = tfb = float("nan")
+                    note += "  # INVALID: " + "; ".join(invalid)
                 print(f"{name:<17} | {'yes' if causal else 'no':<6} | {T:>5} | {B:>3} | {'torch':<10} | {fwd_ms:>9.3f} | "
                       f"{tf:>11.1f} | {fb_ms:>9.3f} | {tfb:>11.1f}{note}", flush=True)
-    return 0
+    if flex is not None:
+        print(f"== flex compiles: {counter.count} for {flex_rows} rows (one per row and mode expected); "
+              f"invalid rows: {len(flex_invalid)}")
+        for line in flex_invalid:
+            print(f"== flex INVALID: {line}")
+    return 3 if flex_invalid else 0
 
 
 if __name__ == "__main__":

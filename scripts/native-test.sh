@@ -3,7 +3,8 @@
 # the portable sources with plain flags, native/src/cpu/avx2 and avx512 with their -m flags
 # (as binding.gyp does), so every SIMD build is compiled and the ones this CPU runs are tested.
 #
-#   scripts/native-test.sh             build + run the accuracy tests (exit 1 on failure)
+#   scripts/native-test.sh             build + run the accuracy tests (exit 1 on failure), and
+#                                      native/test/cublas_search_test.cpp
 #   scripts/native-test.sh --bench     build + print GFLOP/s (args after --bench are passed on:
 #                                      quick, bf16, f16)
 # Env: CXX (default g++), BUILD_DIR (default: a per-checkout folder under $TMPDIR, since node-gyp
@@ -33,6 +34,7 @@ CPU=native/src/cpu
 for src in $CPU/attention.cpp $CPU/attention_plan.cpp $CPU/attention_generic.cpp $CPU/cpu_features.cpp \
            $CPU/dtype_convert.cpp native/src/common/positional.cpp native/src/runtime/thread_pool.cpp \
            native/test/*.cpp; do
+  [[ "$src" == native/test/cublas_search_test.cpp ]] && continue  # its own program, below
   compile "$src"
 done
 if [[ "$ARCH" == "x86_64" ]]; then
@@ -40,4 +42,9 @@ if [[ "$ARCH" == "x86_64" ]]; then
   compile $CPU/avx512/attention_avx512.cpp -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c
 fi
 "$CXX" -pthread "${objs[@]}" -o "$OUT/attention_test" -ldl
+# The CUDA addon's search for PyTorch's cuBLAS under site-packages (plain C++, no GPU needed).
+if [[ "${1:-}" != --bench ]]; then
+  "$CXX" "${FLAGS[@]}" native/test/cublas_search_test.cpp native/src/cuda/ops/cublas_search.cpp -o "$OUT/cublas_search_test"
+  "$OUT/cublas_search_test"
+fi
 exec "$OUT/attention_test" "$@"

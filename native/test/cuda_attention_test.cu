@@ -12,6 +12,8 @@
 //                                        gradients vs finite differences, RoPE angle composition)
 //   cuda_attention_test --cases alibi    only cases whose name contains "alibi"
 //   cuda_attention_test --quick          a few small cases (for compute-sanitizer)
+//   cuda_attention_test --long           only the long cases (Tk = 4096..16384: many key tiles and
+//                                        splits), no self-check; --cases / --dtype still apply
 //   cuda_attention_test --bench          TFLOP/s table: B*T = 16k tokens, 16 heads, D = 128, bf16
 // Without a CUDA device the GPU part prints "no CUDA device: skipped" and exits 0.
 //
@@ -20,12 +22,15 @@
 // every launch, so an unwritten element shows up as NaN; error = max |got - ref| / max |ref|
 // per tensor (lse: max absolute error); every kernel path that applies is run: automatic,
 // never-split, always-split (forward), tensor-core and SIMT (forward and backward), the
-// explicit decode entry point for Tq <= 16 and the backward that recomputes the forward.
+// explicit decode entry point for Tq <= 16 and the backward that recomputes the forward. Where
+// tensor cores apply, the automatic path's outputs and gradients are also compared with the forced
+// SIMT path's (row "<path> vs simt", same tolerances).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -34,6 +39,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ctxwin/attention_params.h"
@@ -203,6 +209,34 @@ std::vector<Case> all_cases() {
 
 std::vector<std::string> quick_names() { return {"none", "window-alibi", "decode", "prefix", "d40-rope"}; }
 
+// --long: key lengths of 4096 to 16384, so that every kernel walks many key tiles (and the split
+// forward many splits) per row block, in each family of schemes: causal and not, a window, a
+// prefill chunk against a long cache, decoding. Sized so that the float64 reference (threads over
+// batch x kv head) takes seconds per case and dtype on a 16-core host (about 1.4e10 key-row x
+// dimension terms per dtype in all; 44 s of one core of a busy 2-core build machine for 1.3e10).
+std::vector<Case> long_cases() {
+  using RS = RopeScalingType;
+  std::vector<Case> v;
+  auto add = [&](std::string name, int B, int Tq, int Tk, int Hq, int Hkv, int D, PositionalConfig pos,
+                 bool causal = true, int window = 0) {
+    Case c;
+    c.name = std::move(name);
+    c.B = B, c.Tq = Tq, c.Tk = Tk, c.Hq = Hq, c.Hkv = Hkv, c.D = D;
+    c.pos = std::move(pos);
+    c.causal = causal, c.window = window;
+    v.push_back(c);
+  };
+  add("long-4k-alibi-d128", 1, 4096, 4096, 4, 4, 128, pos_alibi());
+  add("long-4k-yarn-d64-gqa", 1, 4096, 4096, 4, 2, 64, pos_yarn(4, 1024, true, 32, 1));
+  add("long-4k-noncausal-alibi-pi-d64", 1, 4096, 4096, 2, 2, 64, pos_alibi(2048), false);
+  add("long-8k-window-rope-ntk-d128", 1, 8192, 8192, 2, 2, 128, pos_rope(RS::Ntk, 2), true, 1024);
+  add("long-16k-window-none-d64", 1, 16384, 16384, 2, 2, 64, pos_none(), true, 512);
+  add("long-chunk-512x8k-rope-d128-gqa", 1, 512, 8192, 4, 2, 128, pos_rope(RS::Linear, 2));
+  add("long-decode-16k-alibi-d128-gqa", 2, 1, 16384, 8, 2, 128, pos_alibi());
+  add("long-decode-8k-window-yarn-d64", 1, 4, 8192, 4, 1, 64, pos_yarn(4, 2048, true, 32, 1), true, 4096);
+  return v;
+}
+
 int case_qo(const Case& c) { return c.qo >= 0 ? c.qo : std::max(0, c.Tk - c.Tq); }
 
 AttentionParams case_params(const Case& c, DType dt) {
@@ -266,8 +300,26 @@ struct RefOut {
   std::vector<double> o, lse, dq, dk, dv;
 };
 
-// Forward (o, lse) and, when dout is given, backward (dq, dk, dv) in float64.
-RefOut reference(const AttentionParams& prm, const RefPos& rp, const std::vector<double>& q, const std::vector<double>& k,
+// Sum of a[d] * b[d] over d < n with four partial sums: the add chain of a plain loop would bound
+// the reference's speed on the long cases (the order differs from a plain loop only at float64
+// rounding; reference_simple uses it too).
+inline double dot4(const double* a, const double* b, int n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int d = 0;
+  for (; d + 4 <= n; d += 4) {
+    s0 += a[d] * b[d];
+    s1 += a[d + 1] * b[d + 1];
+    s2 += a[d + 2] * b[d + 2];
+    s3 += a[d + 3] * b[d + 3];
+  }
+  for (; d < n; ++d) s0 += a[d] * b[d];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// Forward (o, lse) and, when dout is given, backward (dq, dk, dv) in float64: the plain form,
+// one query row at a time. reference() below computes the same sums in the same order, faster;
+// the self-check holds them equal.
+RefOut reference_simple(const AttentionParams& prm, const RefPos& rp, const std::vector<double>& q, const std::vector<double>& k,
                  const std::vector<double>& v, const std::vector<double>* dout) {
   const int B = prm.B, Tq = prm.Tq, Tk = prm.Tk, Hq = prm.Hq, Hkv = prm.Hkv, D = prm.D, G = Hq / Hkv;
   const double scale = prm.softmax_scale;
@@ -306,9 +358,7 @@ RefOut reference(const AttentionParams& prm, const RefPos& rp, const std::vector
         for (int jj = 0; jj < n; ++jj) {
           const int j = lo + jj;
           const double* kj = &kr[(((size_t)b * Tk + j) * Hkv + kvh) * D];
-          double dot = 0;
-          for (int d = 0; d < D; ++d) dot += qr[d] * kj[d];
-          s[jj] = scale * dot - (rp.alibi ? rp.slopes[h] * std::fabs((double)(p - j)) : 0.0);
+          s[jj] = scale * dot4(qr.data(), kj, D) - (rp.alibi ? rp.slopes[h] * std::fabs((double)(p - j)) : 0.0);
           m = std::max(m, s[jj]);
         }
         double l = 0;
@@ -326,8 +376,7 @@ RefOut reference(const AttentionParams& prm, const RefPos& rp, const std::vector
         double delta = 0;
         for (int jj = 0; jj < n; ++jj) {
           const double* vj = &v[(((size_t)b * Tk + lo + jj) * Hkv + kvh) * D];
-          double t = 0;
-          for (int d = 0; d < D; ++d) t += go[d] * vj[d];
+          const double t = dot4(go, vj, D);
           dp[jj] = t;
           delta += pr[jj] * t;
         }
@@ -345,6 +394,152 @@ RefOut reference(const AttentionParams& prm, const RefPos& rp, const std::vector
         ref_rotate(dqr.data(), rp, p, true);
         for (int d = 0; d < D; ++d) r.dq[qoff + d] = dqr[d];
       }
+  if (dout) {
+    r.dk = dkr;
+    for (int b = 0; b < B; ++b)
+      for (int j = 0; j < Tk; ++j)
+        for (int h = 0; h < Hkv; ++h)
+          if (j >= prm.prefix_keys) ref_rotate(&r.dk[(((size_t)b * Tk + j) * Hkv + h) * D], rp, j, true);
+  }
+  return r;
+}
+
+// reference_simple's sums, for the long cases: blocks of kRefRows query rows of one head walk the
+// keys together (each key row is read once per block, not once per query row: the long cases are
+// bound by memory traffic otherwise), and the (batch, kv head) pairs run on separate threads. Every
+// output element gets its terms in reference_simple's order: o, lse and dq over keys in increasing
+// order, dk and dv over (query head, query row) in increasing order. Each (batch, kv head) pair
+// owns its query heads' rows of o, lse, dq and its own rows of dk, dv: no element has two writers.
+// threads: 0 picks (one thread for small cases), > 0 forces that many.
+constexpr int kRefRows = 16;
+RefOut reference(const AttentionParams& prm, const RefPos& rp, const std::vector<double>& q, const std::vector<double>& k,
+                 const std::vector<double>& v, const std::vector<double>* dout, int threads = 0) {
+  const int B = prm.B, Tq = prm.Tq, Tk = prm.Tk, Hq = prm.Hq, Hkv = prm.Hkv, D = prm.D, G = Hq / Hkv;
+  const double scale = prm.softmax_scale;
+  RefOut r;
+  r.o.assign((size_t)B * Tq * Hq * D, 0.0);
+  r.lse.assign((size_t)B * Hq * Tq, 0.0);
+  std::vector<double> kr = k;  // rotated keys
+  for (int b = 0; b < B; ++b)
+    for (int j = 0; j < Tk; ++j)
+      for (int h = 0; h < Hkv; ++h)
+        if (j >= prm.prefix_keys) ref_rotate(&kr[(((size_t)b * Tk + j) * Hkv + h) * D], rp, j, false);
+  std::vector<double> dkr;
+  if (dout) {
+    r.dq.assign(q.size(), 0.0);
+    dkr.assign(k.size(), 0.0);
+    r.dv.assign(v.size(), 0.0);
+  }
+  auto pair = [&](int b, int kvh) {
+    const int R = kRefRows;
+    std::vector<double> qr((size_t)R * D), dqr((size_t)R * D), P, DP;
+    int lo[kRefRows], hi[kRefRows];
+    double delta[kRefRows];
+    for (int h = kvh * G; h < (kvh + 1) * G; ++h)
+      for (int i0 = 0; i0 < Tq; i0 += R) {
+        const int rows = std::min(R, Tq - i0);
+        int ulo = INT32_MAX, uhi = -1;
+        for (int x = 0; x < rows; ++x) {
+          const int i = i0 + x, p = prm.query_offset + i;
+          const size_t qoff = (((size_t)b * Tq + i) * Hq + h) * D;
+          for (int d = 0; d < D; ++d) qr[(size_t)x * D + d] = q[qoff + d];
+          ref_rotate(&qr[(size_t)x * D], rp, p, false);
+          attention_key_range(prm, p, &lo[x], &hi[x]);
+          if (lo[x] > hi[x]) {
+            r.lse[((size_t)b * Hq + h) * Tq + i] = -INFINITY;
+            continue;
+          }
+          ulo = std::min(ulo, lo[x]);
+          uhi = std::max(uhi, hi[x]);
+        }
+        if (uhi < ulo) continue;
+        const int W = uhi - ulo + 1;
+        P.assign((size_t)rows * W, 0.0);  // scores, then probabilities
+        for (int j = ulo; j <= uhi; ++j) {
+          const double* kj = &kr[(((size_t)b * Tk + j) * Hkv + kvh) * D];
+          for (int x = 0; x < rows; ++x)
+            if (j >= lo[x] && j <= hi[x]) {
+              const int p = prm.query_offset + i0 + x;
+              P[(size_t)x * W + (j - ulo)] =
+                  scale * dot4(&qr[(size_t)x * D], kj, D) - (rp.alibi ? rp.slopes[h] * std::fabs((double)(p - j)) : 0.0);
+            }
+        }
+        for (int x = 0; x < rows; ++x) {
+          if (lo[x] > hi[x]) continue;
+          double* px = &P[(size_t)x * W];  // px[j - ulo] for j in [lo, hi]
+          double m = -INFINITY, l = 0;
+          for (int j = lo[x]; j <= hi[x]; ++j) m = std::max(m, px[j - ulo]);
+          for (int j = lo[x]; j <= hi[x]; ++j) l += (px[j - ulo] = std::exp(px[j - ulo] - m));
+          for (int j = lo[x]; j <= hi[x]; ++j) px[j - ulo] /= l;
+          r.lse[((size_t)b * Hq + h) * Tq + i0 + x] = m + std::log(l);
+        }
+        for (int j = ulo; j <= uhi; ++j) {
+          const double* vj = &v[(((size_t)b * Tk + j) * Hkv + kvh) * D];
+          for (int x = 0; x < rows; ++x)
+            if (j >= lo[x] && j <= hi[x]) {
+              const double w = P[(size_t)x * W + (j - ulo)];
+              double* o = &r.o[(((size_t)b * Tq + i0 + x) * Hq + h) * D];
+              for (int d = 0; d < D; ++d) o[d] += w * vj[d];
+            }
+        }
+        if (!dout) continue;
+        DP.assign((size_t)rows * W, 0.0);
+        for (int j = ulo; j <= uhi; ++j) {
+          const double* vj = &v[(((size_t)b * Tk + j) * Hkv + kvh) * D];
+          for (int x = 0; x < rows; ++x)
+            if (j >= lo[x] && j <= hi[x])
+              DP[(size_t)x * W + (j - ulo)] = dot4(&(*dout)[(((size_t)b * Tq + i0 + x) * Hq + h) * D], vj, D);
+        }
+        for (int x = 0; x < rows; ++x) {
+          delta[x] = 0;
+          for (int j = lo[x]; j <= hi[x]; ++j) delta[x] += P[(size_t)x * W + (j - ulo)] * DP[(size_t)x * W + (j - ulo)];
+        }
+        std::fill(dqr.begin(), dqr.end(), 0.0);
+        for (int j = ulo; j <= uhi; ++j) {
+          const size_t koff = (((size_t)b * Tk + j) * Hkv + kvh) * D;
+          const double* kj = &kr[koff];
+          double* dkj = &dkr[koff];
+          double* dvj = &r.dv[koff];
+          for (int x = 0; x < rows; ++x) {
+            if (j < lo[x] || j > hi[x]) continue;
+            const double pj = P[(size_t)x * W + (j - ulo)];
+            const double ds = pj * (DP[(size_t)x * W + (j - ulo)] - delta[x]) * scale;
+            const double* go = &(*dout)[(((size_t)b * Tq + i0 + x) * Hq + h) * D];
+            const double* qx = &qr[(size_t)x * D];
+            double* dqx = &dqr[(size_t)x * D];
+            for (int d = 0; d < D; ++d) {
+              dqx[d] += ds * kj[d];
+              dkj[d] += ds * qx[d];
+              dvj[d] += pj * go[d];
+            }
+          }
+        }
+        for (int x = 0; x < rows; ++x) {
+          if (lo[x] > hi[x]) continue;
+          ref_rotate(&dqr[(size_t)x * D], rp, prm.query_offset + i0 + x, true);
+          const size_t qoff = (((size_t)b * Tq + i0 + x) * Hq + h) * D;
+          for (int d = 0; d < D; ++d) r.dq[qoff + d] = dqr[(size_t)x * D + d];
+        }
+      }
+  };
+  const int npairs = B * Hkv;
+  const double work = (double)B * Hq * Tq * Tk * D;  // an upper bound on the pairs x D
+  int nthreads = threads > 0 ? threads
+                 : work < 5e7 ? 1
+                              : (int)std::min<unsigned>(std::max(1u, std::thread::hardware_concurrency()), (unsigned)npairs);
+  nthreads = std::max(1, std::min(nthreads, npairs));
+  if (nthreads == 1) {
+    for (int b = 0; b < B; ++b)
+      for (int kvh = 0; kvh < Hkv; ++kvh) pair(b, kvh);
+  } else {
+    std::atomic<int> next{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < nthreads; ++t)
+      pool.emplace_back([&] {
+        for (int w; (w = next.fetch_add(1)) < npairs;) pair(w / Hkv, w % Hkv);
+      });
+    for (auto& th : pool) th.join();
+  }
   if (dout) {
     r.dk = dkr;
     for (int b = 0; b < B; ++b)
@@ -486,6 +681,40 @@ void self_check_reference_grads() {
     self_expect(worst < 1e-7, c.name + ": reference gradient vs finite differences: " + std::to_string(worst));
     printf("  reference gradients (%s): max |analytic - finite difference| = %.2e\n", c.name.c_str(), worst);
   }
+}
+
+// reference() (blocked, threaded: the long cases) against reference_simple on every short case,
+// and on one case large enough for several threads: the same sums in the same order, so equal.
+void self_check_reference_blocked() {
+  std::vector<Case> cs = all_cases();
+  {
+    Case c;
+    c.name = "threads";
+    c.B = 2, c.Tq = 200, c.Tk = 260, c.Hq = 4, c.Hkv = 2, c.D = 64, c.window = 150;
+    c.pos = pos_yarn(4, 64, true, 32, 1);
+    cs.push_back(c);
+  }
+  double worst = 0;
+  for (const Case& c : cs) {
+    AttentionParams p = case_params(c, DType::F32);
+    RefPos rp = ref_pos(c);
+    Rng rng(std::hash<std::string>()(c.name));
+    const size_t nq = (size_t)c.B * c.Tq * c.Hq * c.D, nk = (size_t)c.B * c.Tk * c.Hkv * c.D;
+    std::vector<double> q(nq), k(nk), v(nk), go(nq);
+    for (auto* x : {&q, &k, &v, &go})
+      for (auto& e : *x) e = rng.uniform(-2, 2);
+    RefOut a = reference_simple(p, rp, q, k, v, &go), b = reference(p, rp, q, k, v, &go, c.name == "threads" ? 4 : 0);
+    double w = 0;
+    auto cmp = [&](const std::vector<double>& x, const std::vector<double>& y) {
+      if (x.size() != y.size()) return (void)(w = INFINITY);
+      for (size_t i = 0; i < x.size(); ++i)
+        if (!(x[i] == y[i])) w = std::max(w, std::isfinite(x[i]) && std::isfinite(y[i]) ? std::fabs(x[i] - y[i]) : INFINITY);
+    };
+    cmp(a.o, b.o), cmp(a.lse, b.lse), cmp(a.dq, b.dq), cmp(a.dk, b.dk), cmp(a.dv, b.dv);
+    self_expect(w <= 1e-12, c.name + ": blocked reference differs from the plain one by " + std::to_string(w));
+    worst = std::max(worst, w);
+  }
+  printf("  blocked + threaded reference vs plain (%zu cases): max |difference| = %.1e\n", cs.size(), worst);
 }
 
 // The f32 tables of resolve_positional agree with the reference's float64 rotation, and the
@@ -811,6 +1040,7 @@ int run_self_check() {
   printf("== self-check (host only)\n");
   self_check_tiling();
   self_check_reference_grads();
+  self_check_reference_blocked();
   self_check_rope_tables();
   self_check_fragments();
   self_check_validation();
@@ -942,7 +1172,11 @@ void run_case(const Case& c, DType dt, cudaStream_t st) {
   dgo.upload(go.bits.data(), nq * es);
   p.q = dq_in.p, p.k = dk_in.p, p.v = dv_in.p, p.o = d_o.p, p.lse = (float*)d_lse.p;
 
-  auto run_fwd = [&](int flags, bool decode, bool own_ws, std::string* path) {
+  // Outputs of one path, kept for the tensor-core vs SIMT comparison below.
+  struct Outs {
+    std::vector<double> o, lse, dq, dk, dv;
+  };
+  auto run_fwd = [&](int flags, bool decode, bool own_ws, std::string* path, Outs* keep = nullptr) {
     cuda::attention_set_path_override(flags);
     *path = decode ? std::string("decode(") + cuda::attention_forward_path(p) + ")" : cuda::attention_forward_path(p);
     d_o.poison();
@@ -964,9 +1198,11 @@ void run_case(const Case& c, DType dt, cudaStream_t st) {
     }
     auto o = to_doubles(dt, d_o.download());
     auto lse = to_doubles(DType::F32, d_lse.download());
-    return std::make_pair(norm_err(o, ref.o), abs_err(lse, ref.lse));
+    auto errs = std::make_pair(norm_err(o, ref.o), abs_err(lse, ref.lse));
+    if (keep) keep->o = std::move(o), keep->lse = std::move(lse);
+    return errs;
   };
-  auto run_bwd = [&](int flags, bool recompute, double* e) {
+  auto run_bwd = [&](int flags, bool recompute, double* e, Outs* keep = nullptr) {
     cuda::attention_set_path_override(flags);
     AttentionBwdParams bp;
     static_cast<AttentionParams&>(bp) = p;
@@ -983,9 +1219,11 @@ void run_case(const Case& c, DType dt, cudaStream_t st) {
     ws.poison();
     cuda::attention_backward(bp, st, ws.p, bytes);
     check_cuda(cudaStreamSynchronize(st), "sync");
-    e[0] = norm_err(to_doubles(dt, d_dq.download()), ref.dq);
-    e[1] = norm_err(to_doubles(dt, d_dk.download()), ref.dk);
-    e[2] = norm_err(to_doubles(dt, d_dv.download()), ref.dv);
+    auto dq = to_doubles(dt, d_dq.download()), dk = to_doubles(dt, d_dk.download()), dv = to_doubles(dt, d_dv.download());
+    e[0] = norm_err(dq, ref.dq);
+    e[1] = norm_err(dk, ref.dk);
+    e[2] = norm_err(dv, ref.dv);
+    if (keep) keep->dq = std::move(dq), keep->dk = std::move(dk), keep->dv = std::move(dv);
   };
 
   struct Run {
@@ -999,13 +1237,17 @@ void run_case(const Case& c, DType dt, cudaStream_t st) {
     runs.push_back({cuda::kPathSimt, true, " forced"});
     runs.push_back({cuda::kPathSimt | cuda::kPathSplit, false, " forced"});
   }
+  Outs auto_out, simt_out;  // the automatic path (tensor cores where they apply) and forced SIMT
+  std::string auto_path;
   for (const Run& r : runs) {
     std::string path;
     try {
-      auto [eo, el] = run_fwd(r.flags, false, true, &path);
+      Outs* keep = !mma_possible ? nullptr : r.flags == 0 ? &auto_out : r.flags == cuda::kPathSimt ? &simt_out : nullptr;
+      auto [eo, el] = run_fwd(r.flags, false, true, &path, keep);
       double e[3] = {0, 0, 0};
       // the backward reads o / lse of the forward just run
-      if (r.bwd) run_bwd(r.flags, false, e);
+      if (r.bwd) run_bwd(r.flags, false, e, keep);
+      if (r.flags == 0) auto_path = path;
       report(c.name, dt, path + r.tag, eo, el, e[0], e[1], e[2], r.bwd);
     } catch (const Error& err) {
       ++g_runs;
@@ -1013,6 +1255,11 @@ void run_case(const Case& c, DType dt, cudaStream_t st) {
       printf("%-26s | %-4s | %-22s | ERROR %s: %s\n", c.name.c_str(), dtype_name(dt), path.c_str(), err.code().c_str(), err.what());
     }
   }
+  // The two paths against each other (same inputs, same launch shapes): they must agree as
+  // closely as each agrees with the float64 reference. Relative to max |SIMT output|.
+  if (!auto_out.o.empty() && !simt_out.o.empty() && !auto_out.dq.empty() && !simt_out.dq.empty())
+    report(c.name, dt, auto_path + " vs simt", norm_err(auto_out.o, simt_out.o), abs_err(auto_out.lse, simt_out.lse),
+           norm_err(auto_out.dq, simt_out.dq), norm_err(auto_out.dk, simt_out.dk), norm_err(auto_out.dv, simt_out.dv), true);
   try {  // stream-ordered internal workspaces, and the backward that recomputes the forward
     std::string path;
     auto [eo, el] = run_fwd(0, false, false, &path);
@@ -1166,7 +1413,7 @@ int run_bench(cudaStream_t st) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool self_only = false, bench = false, quick = false;
+  bool self_only = false, bench = false, quick = false, long_only = false;
   std::string filter;
   std::vector<DType> dtypes = {DType::F32, DType::BF16, DType::F16};
   for (int i = 1; i < argc; ++i) {
@@ -1174,16 +1421,17 @@ int main(int argc, char** argv) {
     if (a == "--self-check") self_only = true;
     else if (a == "--bench") bench = true;
     else if (a == "--quick") quick = true;
+    else if (a == "--long") long_only = true;
     else if (a == "--cases" && i + 1 < argc) filter = argv[++i];
     else if (a == "--dtype" && i + 1 < argc) {
       std::string d = argv[++i];
       dtypes = {d == "f32" ? DType::F32 : d == "bf16" ? DType::BF16 : DType::F16};
     } else {
-      fprintf(stderr, "usage: %s [--self-check] [--bench] [--quick] [--cases SUBSTR] [--dtype f32|bf16|f16]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--self-check] [--bench] [--quick] [--long] [--cases SUBSTR] [--dtype f32|bf16|f16]\n", argv[0]);
       return 2;
     }
   }
-  if (!bench) {
+  if (!bench && !long_only) {  // --long: the self-check is the short run's
     int rc = run_self_check();
     if (rc != 0 || self_only) return rc;
   }
@@ -1203,7 +1451,8 @@ int main(int argc, char** argv) {
     printf("%-26s | %-4s | %-22s | %-8s | %-8s | %-9s | %-9s | %-9s | status\n", "case", "type", "path", "o err", "lse err",
            "dq err", "dk err", "dv err");
     std::vector<std::string> quick_set = quick_names();
-    for (const Case& c : all_cases()) {
+    if (long_only) printf("== long cases (T >= 4096): every path vs float64, tensor cores vs SIMT\n");
+    for (const Case& c : long_only ? long_cases() : all_cases()) {
       if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
       if (quick && std::find(quick_set.begin(), quick_set.end(), c.name) == quick_set.end()) continue;
       for (DType dt : dtypes) run_case(c, dt, st);

@@ -35,9 +35,11 @@ struct GemmProblem {
 // Deterministic: every output element is summed in the same fixed order on every run.
 void gemm_fallback(const GemmProblem& p, cudaStream_t stream);
 
-// Which GEMM the matmul op uses, for diagnostics: "cublas 13.0.2", "fallback (CTXWIN_CUBLAS=0)",
-// "fallback (libcublas.so.13, libcublas.so.12, libcublas.so not loadable: ...)", or, before the
-// first matmul on a CUDA tensor, "not chosen yet (the first matmul loads cuBLAS)". Any thread.
+// Which GEMM the matmul op uses, for diagnostics: "cublas 13.0.2 (<the file loaded>, <why it was
+// tried: CTXWIN_CUBLAS_PATH / the dynamic loader's search / python site-packages>)",
+// "fallback (CTXWIN_CUBLAS=0)", "fallback (libcublas.so.13, libcublas.so.12, libcublas.so not
+// usable: ...)", or, before the first matmul on a CUDA tensor, "not chosen yet (the first matmul
+// loads cuBLAS)". Any thread.
 const char* gemm_backend_name();
 
 }  // namespace ctxwin::cuda
