@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Tensor, Tape, createModel, loadModel, addLora, addPrefix, defaultDevice, memory, type CausalLM } from "../../dist/index.js";
+import { Tensor, Tape, createModel, loadModel, addLora, addPrefix, defaultDevice, memory, synchronize, type CausalLM } from "../../dist/index.js";
 import { DataLoader, SeededRng, packSequences, splitRows, train, type StepInfo } from "../../dist/train/index.js";
 
 const root = mkdtempSync(join(tmpdir(), "ctxwin-train-"));
@@ -50,6 +50,7 @@ const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
 describe("train() from scratch", () => {
   it("a 2-layer d=32 Llama-like model learns the repeated-pattern task to low loss in seconds", async () => {
     const model = tiny();
+    await synchronize(); // queued jobs hold their inputs until they ran: count when the queue is empty
     const live = memory()[defaultDevice()]!;
     const lines: string[] = [];
     const evalSteps: number[] = [];
@@ -79,6 +80,7 @@ describe("train() from scratch", () => {
     expect(lines.some((l) => /^step +1\/150 \| loss \d\.\d{4} \| lr .* \| gnorm .* tok\/s \| ETA /.test(l))).toBe(true);
     expect(lines.some((l) => /^eval step 75 \| val loss/.test(l))).toBe(true);
     // nothing left behind: optimizer moments, gradients, activations all freed
+    await synchronize();
     expect(memory()[defaultDevice()]).toEqual(live);
     model.dispose();
   });
