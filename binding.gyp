@@ -3,6 +3,8 @@
   # native/src/cpu/avx2 and native/src/cpu/avx512, each compiled into its own static library with
   # its own -m flags; native/src/cpu/cpu_features.cpp picks one at run time, so the same binary
   # runs on any x86-64 CPU. Sources are listed by directory (scripts/gyp-sources.cjs).
+  # No -march/-mtune anywhere: the base objects target plain x86-64, so the prebuilds made by
+  # scripts/prebuild.sh run on any CPU of their architecture.
   "variables": {
     "ctxwin_common_flags": ["-O3", "-std=c++17", "-fexceptions", "-Wall", "-Wno-unused-function", "-fno-math-errno"]
   },

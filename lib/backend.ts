@@ -1,8 +1,9 @@
 /**
- * Loading the native addons. The CPU addon (build/Release/ctxwin.node or a prebuild) is loaded
- * with node-gyp-build on first use. The CUDA addon (build-cuda/Release/ctxwin_cuda.node) is
- * loaded lazily the first time a CUDA tensor is asked for, and probed; every failure becomes
- * one error: "CUDA backend unavailable: <reason>".
+ * Loading the native addons. The CPU addon (build/Release/ctxwin.node or the prebuild
+ * prebuilds/<platform>-<arch>/node.napi.node) is loaded with node-gyp-build on first use. The CUDA
+ * addon (build-cuda/Release/ctxwin_cuda.node, else the prebuild
+ * prebuilds/<platform>-<arch>/cuda/ctxwin_cuda.node) is loaded lazily the first time a CUDA tensor
+ * is asked for, and probed; every failure becomes one error: "CUDA backend unavailable: <reason>".
  */
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
@@ -108,9 +109,18 @@ export function cpuBackend(): NativeAddon {
   return cpuAddon;
 }
 
-/** Where the CUDA addon is looked for (CTXWIN_CUDA_ADDON overrides). */
+/**
+ * Where the CUDA addon is looked for: CTXWIN_CUDA_ADDON when set; else a local build
+ * (build-cuda/Release, made by `npm install` or `npm run build:cuda`), which wins as node-gyp-build's
+ * build/ does; else the prebuild shipped in the package. The prebuild sits in a folder of its own,
+ * prebuilds/<platform>-<arch>/cuda/, so that node-gyp-build never takes it for the CPU addon.
+ */
 export function cudaAddonPath(): string {
-  return process.env.CTXWIN_CUDA_ADDON ?? join(packageRoot, "build-cuda", "Release", "ctxwin_cuda.node");
+  if (process.env.CTXWIN_CUDA_ADDON) return process.env.CTXWIN_CUDA_ADDON;
+  const built = join(packageRoot, "build-cuda", "Release", "ctxwin_cuda.node");
+  if (existsSync(built)) return built;
+  const prebuilt = join(packageRoot, "prebuilds", `${process.platform}-${process.arch}`, "cuda", "ctxwin_cuda.node");
+  return existsSync(prebuilt) ? prebuilt : built;
 }
 
 /** Why CUDA is unavailable, or null if it is available. Loads and probes the addon once. */
@@ -119,7 +129,8 @@ export function cudaUnavailableReason(): string | null {
   if (cudaError) return cudaError;
   const path = cudaAddonPath();
   if (!existsSync(path)) {
-    cudaError = `the CUDA addon was not built (${path} is missing; it is built by \`npm install\` when nvcc is found, or with \`npm run build:cuda\`)`;
+    const noPrebuild = process.env.CTXWIN_CUDA_ADDON ? "" : ` and this package has no prebuilt CUDA addon for ${process.platform}-${process.arch}`;
+    cudaError = `the CUDA addon was not built (${path} is missing${noPrebuild}; it is built by \`npm install\` when nvcc is found, or with \`npm run build:cuda\`)`;
     return cudaError;
   }
   try {

@@ -14,6 +14,12 @@
 //   CUDACXX / CUDA_PATH / CUDA_HOME   which nvcc; CUDAHOSTCXX: host compiler for nvcc
 //   CTXWIN_CUDA_WERROR=1       warnings are errors (CI)
 //   CTXWIN_CUDA_ATTENTION=0    leave the CUDA attention kernels out (attention on CUDA then throws)
+//   JOBS=N                     parallel compile jobs (default: one per CPU core), as for node-gyp
+//
+// Prebuilt addon: in auto mode, when prebuilds/<platform>-<arch>/cuda/ctxwin_cuda.node (made by
+// scripts/prebuild.sh, shipped in the npm package) loads in a child process, nothing is compiled.
+// It is compiled anyway with --force / CTXWIN_CUDA=1, npm_config_build_from_source=true, or when
+// the prebuild loads but the NVIDIA driver is older than its CUDA runtime and nvcc is here.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -94,6 +100,26 @@ function failureExcerpt() {
   return (errors.length ? errors.slice(0, 12) : lines.slice(-15)).map((l) => (l.length > 300 ? l.slice(0, 300) + "..." : l));
 }
 
+/** The prebuilt CUDA addon shipped in the package (lib/backend.ts looks there too). */
+const prebuiltAddonPath = join(root, "prebuilds", `${process.platform}-${process.arch}`, "cuda", "ctxwin_cuda.node");
+
+// Loads the prebuild in a child process (a crash or a missing shared library stays there) and
+// probes the device: { loaded, reason?, probe? } (probe: null when CUDA works here, else why not).
+function checkPrebuild() {
+  const code =
+    "const a = require(process.argv[1]); let probe = null;" +
+    "try { if (a.probe) a.probe(); } catch (e) { probe = String((e && e.message) || e); }" +
+    "process.stdout.write(JSON.stringify({ probe }));";
+  const r = spawnSync(process.execPath, ["-e", code, prebuiltAddonPath], { encoding: "utf8", timeout: 120_000 });
+  if (r.status === 0) {
+    try {
+      return { loaded: true, probe: JSON.parse(r.stdout).probe };
+    } catch {}
+  }
+  const err = (r.stderr || "").split(/\r?\n/).find((l) => /Error|error:/.test(l)) ?? (r.error?.message || `exit ${r.status ?? r.signal}`);
+  return { loaded: false, reason: err.trim().slice(0, 300) };
+}
+
 function resetCache() {
   rmSync(join(outDir, "CMakeCache.txt"), { force: true });
   rmSync(join(outDir, "CMakeFiles"), { recursive: true, force: true });
@@ -105,7 +131,19 @@ function main() {
     say("CUDA backend skipped (CTXWIN_CUDA=0)");
     return 0;
   }
+  const fromSource = /^(1|true)$/i.test(process.env.npm_config_build_from_source ?? "");
   const nvcc = findNvcc();
+  if (m === "auto" && !fromSource && existsSync(prebuiltAddonPath)) {
+    const shown = relative(process.cwd(), prebuiltAddonPath);
+    const pre = checkPrebuild();
+    // The addon's own probe message for a driver older than its runtime (native/src/cuda/cuda_device.cpp).
+    const oldDriver = pre.loaded && pre.probe && /the NVIDIA driver supports CUDA/.test(pre.probe);
+    if (pre.loaded && !(oldDriver && nvcc)) {
+      say(`using the prebuilt CUDA addon ${shown}${pre.probe ? ` (CUDA is not usable here: ${pre.probe})` : ""}; \`npm_config_build_from_source=true npm rebuild ctxwin\` compiles it instead`);
+      return 0;
+    }
+    say(pre.loaded ? `the prebuilt CUDA addon does not suit this driver (${pre.probe}): compiling it from source` : `the prebuilt CUDA addon ${shown} does not load here (${pre.reason})${nvcc ? ": compiling it from source" : ""}`);
+  }
   if (!nvcc) {
     if (m === "auto") {
       const why = process.env.CUDACXX ? `CUDACXX=${process.env.CUDACXX} is not a file` : "no nvcc found";
@@ -132,7 +170,7 @@ function main() {
   const flag = (v, dflt) => (v === undefined || v === "" ? dflt : /^(1|true|yes|on)$/i.test(v));
   common.push(`--CDCTXWIN_WERROR=${flag(process.env.CTXWIN_CUDA_WERROR, false) ? "ON" : "OFF"}`);
   common.push(`--CDCTXWIN_CUDA_ATTENTION=${flag(process.env.CTXWIN_CUDA_ATTENTION, true) ? "ON" : "OFF"}`);
-  const parallel = String(Math.max(1, cpus().length));
+  const parallel = /^\d+$/.test(process.env.JOBS ?? "") && Number(process.env.JOBS) > 0 ? process.env.JOBS : String(Math.max(1, cpus().length));
 
   mkdirSync(outDir, { recursive: true });
   // A cache made with another nvcc would keep using that one: start that configuration over.

@@ -12,7 +12,10 @@ import { describe, expect, it } from "vitest";
 import { Tensor } from "ctxwin";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const addonPath = process.env.CTXWIN_CUDA_ADDON ?? join(root, "build-cuda", "Release", "ctxwin_cuda.node");
+// As lib/backend.ts cudaAddonPath(): the override, a local build, else the packaged prebuild.
+const builtPath = join(root, "build-cuda", "Release", "ctxwin_cuda.node");
+const prebuiltPath = join(root, "prebuilds", `${process.platform}-${process.arch}`, "cuda", "ctxwin_cuda.node");
+const addonPath = process.env.CTXWIN_CUDA_ADDON ?? (existsSync(builtPath) || !existsSync(prebuiltPath) ? builtPath : prebuiltPath);
 const addonBuilt = existsSync(addonPath);
 
 /** True if an NVIDIA driver/device is visible to this process (then this suite does not apply). */

