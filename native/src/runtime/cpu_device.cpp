@@ -86,13 +86,13 @@ class CpuDevice final : public Device {
   }
 
  private:
-  // CTXWIN_CPU_CACHE_MB: most MiB of freed tensor memory kept for reuse (default 1024; 0: none).
+  // CTXWIN_CPU_CACHE_MB: most MiB of freed tensor memory kept for reuse (default 256; 0: none).
   static size_t cache_limit() {
     const char* v = std::getenv("CTXWIN_CPU_CACHE_MB");
-    if (!v || !*v) return size_t(1024) << 20;
+    if (!v || !*v) return size_t(256) << 20;
     char* end = nullptr;
     double mb = std::strtod(v, &end);
-    if (end == v || *end != '\0' || !(mb >= 0) || mb > 1e9) return size_t(1024) << 20;  // unreadable: the default (doctor shows the limit in effect)
+    if (end == v || *end != '\0' || !(mb >= 0) || mb > 1e9) return size_t(256) << 20;  // unreadable: the default (doctor shows the limit in effect)
     return (size_t)(mb * 1048576.0);
   }
   static bool cache_poison() {

@@ -4,13 +4,15 @@
 // gradients, logits) over and over. Above glibc's mmap threshold each one is a fresh mmap, its
 // pages fault in on first touch by the kernels (a page fault per 4 KiB, on the worker threads), and
 // free() munmaps them again (on whichever thread drops the last reference, often the JS thread).
-// Keeping freed blocks by size class and handing them back saves the syscalls and the faults:
-// measured on bench/train.mjs, see bench/RESULTS.md.
+// Keeping freed blocks by size class and handing them back saves the syscalls and the faults.
+// Measured on this project's 2-core machine, bench/train.mjs runs within ±3% with and without it
+// (CTXWIN_CPU_CACHE_MB=0): the gain there is below the noise; the default stays small for that
+// reason (RSS a service keeps).
 //
 // Blocks below kMinCached bytes go straight to aligned_alloc/free (malloc's own bins are fast
 // there). Larger sizes are rounded up to a size class (4 classes per power of two: at most 25%
 // slack) and cached on free while the cache holds less than its limit (CTXWIN_CPU_CACHE_MB,
-// default 1024 MiB; 0 disables caching); past it a freed block goes back to the system. An
+// default 256 MiB; 0 disables caching); past it a freed block goes back to the system. An
 // allocation that fails empties the cache and retries once. Thread-safe. Fresh blocks are not
 // zeroed, cached ones hold old values: kernels write every element of their outputs. With
 // CTXWIN_CPU_CACHE_POISON=1 cached blocks are filled with NaN bytes: test/memory_cache.test.ts
