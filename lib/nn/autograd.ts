@@ -275,16 +275,21 @@ export function noGrad<T>(fn: () => T): T {
 
 /** noGrad for work written as Steps, in slices that give the event loop a turn (eventLoopSlice()). */
 export function noGradSliced<T>(steps: Steps<T>): Promise<T> {
+  return runSliced(steps, recordingOnto(null));
+}
+
+/** For runSliced: makes `tape` (null: none) the recording tape during each slice, and only then. */
+function recordingOnto(tape: Tape | null): { enter(): void; exit(): void } {
   let prev: Tape | null = null;
-  return runSliced(steps, {
+  return {
     enter: () => {
       prev = current;
-      current = null;
+      current = tape;
     },
     exit: () => {
       current = prev;
     },
-  });
+  };
 }
 
 export interface BackwardOptions {
@@ -342,16 +347,7 @@ export class Tape {
    * tape while it runs.
    */
   backwardSliced(output: Variable, opts: BackwardOptions = {}): Promise<void> {
-    let prev: Tape | null = null;
-    return runSliced(this.#backwardSteps(output, opts), {
-      enter: () => {
-        prev = current;
-        current = null;
-      },
-      exit: () => {
-        current = prev;
-      },
-    });
+    return runSliced(this.#backwardSteps(output, opts), recordingOnto(null));
   }
 
   /**
@@ -359,16 +355,7 @@ export class Tape {
    * one of its slices runs, yielding to the event loop between slices (eventLoopSlice()).
    */
   runSliced<T>(steps: Steps<T>): Promise<T> {
-    let prev: Tape | null = null;
-    return runSliced(steps, {
-      enter: () => {
-        prev = current;
-        current = this;
-      },
-      exit: () => {
-        current = prev;
-      },
-    });
+    return runSliced(steps, recordingOnto(this));
   }
 
   *#backwardSteps(output: Variable, opts: BackwardOptions): Steps<void> {
