@@ -15,7 +15,13 @@ namespace ctxwin::cpu {
 template <class V>
 inline void rope_rotate(float* x, int R, const float* c, const float* s) {
   int half = R / 2;
-  for (int d = 0; d < half; ++d) {
+  int d = 0;
+  for (; d + V::W <= half; d += V::W) {  // W pairs at a time (every key of a decode step passes here)
+    V a = V::load(x + d), b = V::load(x + d + half), cv = V::load(c + d), sv = V::load(s + d);
+    V::store(x + d, a * cv - b * sv);
+    V::store(x + d + half, fmadd(b, cv, a * sv));
+  }
+  for (; d < half; ++d) {
     float a = x[d], b = x[d + half];
     x[d] = a * c[d] - b * s[d];
     x[d + half] = b * c[d] + a * s[d];
@@ -24,7 +30,13 @@ inline void rope_rotate(float* x, int R, const float* c, const float* s) {
 template <class V>
 inline void rope_rotate_inverse(float* x, int R, const float* c, const float* s) {
   int half = R / 2;
-  for (int d = 0; d < half; ++d) {
+  int d = 0;
+  for (; d + V::W <= half; d += V::W) {
+    V a = V::load(x + d), b = V::load(x + d + half), cv = V::load(c + d), sv = V::load(s + d);
+    V::store(x + d, fmadd(a, cv, b * sv));
+    V::store(x + d + half, b * cv - a * sv);
+  }
+  for (; d < half; ++d) {
     float a = x[d], b = x[d + half];
     x[d] = a * c[d] + b * s[d];
     x[d + half] = b * c[d] - a * s[d];
