@@ -14,6 +14,7 @@
  * is updated there and the result rounded into its (bf16/f16) value.
  */
 import { CtxwinError, show } from "../errors.js";
+import { runAll, runSliced, type Steps } from "../util/slices.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
 import { Parameter } from "../nn/autograd.js";
@@ -138,6 +139,18 @@ export class AdamW {
    * caller disposes it — else null. Gradients are left in place (zero them with module.zeroGrad()).
    */
   step(opts: StepOptions = {}): Tensor | null {
+    return runAll(this.#stepSteps(opts));
+  }
+
+  /**
+   * step() in event-loop slices (eventLoopSlice()): a model with hundreds of parameters submits
+   * one update op each; train() uses this so that the step does not stall a service.
+   */
+  stepSliced(opts: StepOptions = {}): Promise<Tensor | null> {
+    return runSliced(this.#stepSteps(opts));
+  }
+
+  *#stepSteps(opts: StepOptions): Steps<Tensor | null> {
     const fn = "AdamW.step";
     if (this.#disposed) throw new CtxwinError("ERR_DISPOSED", `${fn}: the optimizer was disposed`);
     const lr = opts.lr ?? this.lr;
@@ -151,7 +164,8 @@ export class AdamW {
     const wantNorm = this.maxNorm > 0 || opts.norm === true;
     const norm = wantNorm ? ops.globalNorm(live.map((e) => e.param.grad!)) : null;
     this.steps++;
-    for (const e of live) {
+    for (const [i, e] of live.entries()) {
+      if (i > 0) yield;
       e.step++;
       const p = e.param;
       const target = p.master ?? p.value;

@@ -350,7 +350,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
       }
       step++;
       const lr = lrAt(step, sched);
-      const norm = optimizer.step({ lr, gradScale: 1 / gradAccum, norm: true })!;
+      const norm = (await optimizer.stepSliced({ lr, gradScale: 1 / gradAccum, norm: true }))!;
       model.zeroGrad();
       // one read per step: [Σ micro losses, ‖grad‖] together
       const l1 = lossSum!.reshape([1]);
