@@ -76,7 +76,7 @@ export interface Finding {
   summary: string;
 }
 
-const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : String(x));
+const f3 = (x: number) => (Number.isFinite(x) ? `${x < 0 ? "−" : ""}${Math.abs(x).toFixed(3)}` : String(x));
 const sgn = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(3)}` : String(x));
 /** "+0.123 [+0.100, +0.150]" */
 export function formatInterval(iv: Interval, signed = true): string {
