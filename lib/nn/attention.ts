@@ -50,10 +50,6 @@ export class LayerCache implements LayerKV {
   get capacity(): number {
     return this.#k ? this.#k.shape[1]! : 0;
   }
-  /** Batch size of the cached rows (0 before the first write). */
-  get batch(): number {
-    return this.#k ? this.#k.shape[0]! : 0;
-  }
 
   /**
    * Writes k/v [B, T, Hkv, D] at positions length … length + T − 1 (in place) and returns every

@@ -60,21 +60,25 @@ export async function runSliced<T>(steps: Steps<T>, around?: { enter(): void; ex
   try {
     for (;;) {
       const t0 = performance.now();
+      let done: IteratorReturnResult<T> | null = null;
       around?.enter();
       scope.enter();
       try {
         for (;;) {
           const r = steps.next();
           if (r.done) {
-            scope.exit();
-            scope.succeed(outer);
-            return r.value;
+            done = r;
+            break;
           }
           if (performance.now() - t0 >= sliceMs) break;
         }
       } finally {
-        if (activeScope() === scope) scope.exit();
+        scope.exit();
         around?.exit();
+      }
+      if (done) {
+        scope.succeed(outer);
+        return done.value;
       }
       await turn();
     }

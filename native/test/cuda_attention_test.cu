@@ -316,6 +316,27 @@ inline double dot4(const double* a, const double* b, int n) {
   return (s0 + s1) + (s2 + s3);
 }
 
+// What both references start with: zeroed outputs (and gradients when `grads`), and the keys
+// rotated by their positions (prefix keys are never rotated) with a zeroed gradient beside them.
+RefOut ref_begin(const AttentionParams& prm, const RefPos& rp, const std::vector<double>& q, const std::vector<double>& k,
+                 const std::vector<double>& v, bool grads, std::vector<double>* kr, std::vector<double>* dkr) {
+  const int B = prm.B, Tk = prm.Tk, Hkv = prm.Hkv, D = prm.D;
+  RefOut r;
+  r.o.assign((size_t)B * prm.Tq * prm.Hq * D, 0.0);
+  r.lse.assign((size_t)B * prm.Hq * prm.Tq, 0.0);
+  *kr = k;
+  for (int b = 0; b < B; ++b)
+    for (int j = 0; j < Tk; ++j)
+      for (int h = 0; h < Hkv; ++h)
+        if (j >= prm.prefix_keys) ref_rotate(&(*kr)[(((size_t)b * Tk + j) * Hkv + h) * D], rp, j, false);
+  if (grads) {
+    r.dq.assign(q.size(), 0.0);
+    dkr->assign(k.size(), 0.0);
+    r.dv.assign(v.size(), 0.0);
+  }
+  return r;
+}
+
 // Forward (o, lse) and, when dout is given, backward (dq, dk, dv) in float64: the plain form,
 // one query row at a time. reference() below computes the same sums in the same order, faster;
 // the self-check holds them equal.
@@ -323,20 +344,8 @@ RefOut reference_simple(const AttentionParams& prm, const RefPos& rp, const std:
                  const std::vector<double>& v, const std::vector<double>* dout) {
   const int B = prm.B, Tq = prm.Tq, Tk = prm.Tk, Hq = prm.Hq, Hkv = prm.Hkv, D = prm.D, G = Hq / Hkv;
   const double scale = prm.softmax_scale;
-  RefOut r;
-  r.o.assign((size_t)B * Tq * Hq * D, 0.0);
-  r.lse.assign((size_t)B * Hq * Tq, 0.0);
-  std::vector<double> kr = k;  // rotated keys
-  for (int b = 0; b < B; ++b)
-    for (int j = 0; j < Tk; ++j)
-      for (int h = 0; h < Hkv; ++h)
-        if (j >= prm.prefix_keys) ref_rotate(&kr[(((size_t)b * Tk + j) * Hkv + h) * D], rp, j, false);
-  std::vector<double> dkr;
-  if (dout) {
-    r.dq.assign(q.size(), 0.0);
-    dkr.assign(k.size(), 0.0);
-    r.dv.assign(v.size(), 0.0);
-  }
+  std::vector<double> kr, dkr;  // rotated keys, their gradient
+  RefOut r = ref_begin(prm, rp, q, k, v, dout != nullptr, &kr, &dkr);
   std::vector<double> qr(D), s, pr, dp;
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < Hq; ++h)
@@ -416,20 +425,8 @@ RefOut reference(const AttentionParams& prm, const RefPos& rp, const std::vector
                  const std::vector<double>& v, const std::vector<double>* dout, int threads = 0) {
   const int B = prm.B, Tq = prm.Tq, Tk = prm.Tk, Hq = prm.Hq, Hkv = prm.Hkv, D = prm.D, G = Hq / Hkv;
   const double scale = prm.softmax_scale;
-  RefOut r;
-  r.o.assign((size_t)B * Tq * Hq * D, 0.0);
-  r.lse.assign((size_t)B * Hq * Tq, 0.0);
-  std::vector<double> kr = k;  // rotated keys
-  for (int b = 0; b < B; ++b)
-    for (int j = 0; j < Tk; ++j)
-      for (int h = 0; h < Hkv; ++h)
-        if (j >= prm.prefix_keys) ref_rotate(&kr[(((size_t)b * Tk + j) * Hkv + h) * D], rp, j, false);
-  std::vector<double> dkr;
-  if (dout) {
-    r.dq.assign(q.size(), 0.0);
-    dkr.assign(k.size(), 0.0);
-    r.dv.assign(v.size(), 0.0);
-  }
+  std::vector<double> kr, dkr;  // rotated keys, their gradient
+  RefOut r = ref_begin(prm, rp, q, k, v, dout != nullptr, &kr, &dkr);
   auto pair = [&](int b, int kvh) {
     const int R = kRefRows;
     std::vector<double> qr((size_t)R * D), dqr((size_t)R * D), P, DP;
