@@ -64,6 +64,8 @@ export {
   Tape,
   noGrad,
   noGradSliced,
+  tidy,
+  tidySteps,
   leaf,
   constant,
   F,

@@ -40,27 +40,22 @@ export async function* generate(model: CausalLM, prompt: readonly number[], opts
   if (opts.maxNewTokens === 0) return;
   // room for the whole generation up front (no regrowth), within reason: a large maxNewTokens
   // that a stop token may cut short grows the cache ×2 as it goes instead of reserving it all
-  const cache = model.createCache(model.prefixLength + prompt.length + Math.min(opts.maxNewTokens, 2048));
+  using cache = model.createCache(model.prefixLength + prompt.length + Math.min(opts.maxNewTokens, 2048));
   const generated: number[] = [];
-  try {
-    // the prompt's forward in slices: a long prompt through a deep model lets the event loop turn
-    let logits = await noGradSliced(model.logitsSteps([[...prompt]], { ...fwd, cache }));
-    for (;;) {
-      let row: Float32Array;
-      try {
-        row = await logits.value.data();
-      } finally {
-        logits.release();
-      }
-      const token = sampleToken(row, opts, rng);
-      if (isStop(token, generated)) return;
-      generated.push(token);
-      yield token;
-      if (generated.length >= opts.maxNewTokens) return;
-      logits = await noGradSliced(model.logitsSteps([[token]], { ...fwd, cache }));
-    }
-  } finally {
-    cache.dispose();
+  // the last position's logits after the prompt, then after each new token; the forward runs in
+  // slices: a long prompt through a deep model lets the event loop turn
+  const nextRow = async (ids: number[]): Promise<Float32Array> => {
+    using logits = await noGradSliced(model.logitsSteps([ids], { ...fwd, cache }));
+    return await logits.value.data();
+  };
+  let row = await nextRow([...prompt]);
+  for (;;) {
+    const token = sampleToken(row, opts, rng);
+    if (isStop(token, generated)) return;
+    generated.push(token);
+    yield token;
+    if (generated.length >= opts.maxNewTokens) return;
+    row = await nextRow([token]);
   }
 }
 

@@ -8,6 +8,8 @@ export {
   Tape,
   noGrad,
   noGradSliced,
+  tidy,
+  tidySteps,
   activeTape,
   leaf,
   constant,

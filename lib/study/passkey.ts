@@ -24,7 +24,7 @@
  */
 import { CtxwinError } from "../errors.js";
 import * as ops from "../ops/index.js";
-import { noGrad, Variable } from "../nn/autograd.js";
+import { noGrad, tidy, Variable } from "../nn/autograd.js";
 import { Rng } from "../nn/init.js";
 import type { CausalLM, ForwardOptions } from "../models/causal_lm.js";
 import type { Tokenizer } from "../models/tokenizer/types.js";
@@ -186,23 +186,17 @@ export async function scorePasskeyBucket(model: CausalLM, bucket: PasskeyBucket,
   let ll = 0;
   for (let s = 0; s < bucket.trials.length; s += B) {
     const batch = bucket.trials.slice(s, s + B);
-    const t = noGrad(() => {
-      const h = model.hidden(
-        batch.map((q) => q.ids.slice(0, n)),
-        forward,
-      );
-      const tail = new Variable(ops.slice(h.value, 1, n - maxA, n));
-      h.release();
-      const logits = model.head(tail);
-      tail.release();
-      return logits.detachValue();
-    });
-    let data: Float32Array;
-    try {
-      data = await t.data();
-    } finally {
-      t.dispose();
-    }
+    // the logits of the last maxA positions (where the answers are read)
+    using t = noGrad(() =>
+      tidy(() => {
+        const h = model.hidden(
+          batch.map((q) => q.ids.slice(0, n)),
+          forward,
+        );
+        return model.head(new Variable(ops.slice(h.value, 1, n - maxA, n))).detachValue();
+      }),
+    );
+    const data = await t.data();
     batch.forEach((q, b) => {
       const a = q.answer.length;
       let ok = true;
