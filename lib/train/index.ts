@@ -15,7 +15,6 @@
  * LoRA / prefix tuning: addLora(model, ...) or addPrefix(model, ...) first (they freeze the base);
  * train() optimizes exactly model.trainable().
  */
-export { SeededRng, mixSeed, type RngState } from "./rng.js";
 export { lrAt, schedule, type ScheduleOptions } from "./schedule.js";
 export {
   PAD,

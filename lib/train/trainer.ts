@@ -28,6 +28,7 @@ import { checkSchedule, lrAt, type ScheduleOptions } from "./schedule.js";
 import { DataLoader, PackedRows, orderedBatches, type Batch } from "./data.js";
 import { CHECKPOINT_VERSION, latestCheckpoint, readCheckpoint, restoreParams, saveCheckpoint, type EvalResult, type TrainerState } from "./checkpoint.js";
 import { createProgressWriter, formatDuration } from "./progress.js";
+import { checkSeed } from "../util/rng.js";
 
 /** What train() needs of a model: a Module with a differentiable next-token loss (CausalLM has it). */
 export interface TrainableModel extends Module {
@@ -186,7 +187,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
   if (!opts.lossFn && typeof model.loss !== "function") throw new CtxwinError("ERR_ARG", `${fn}: model: expected a loss(ids, targets) method (CausalLM) or opts.lossFn`);
   const steps = posInt(fn, "steps", opts.steps);
   const gradAccum = posInt(fn, "gradAccum", opts.gradAccum, 1);
-  const seed = posInt(fn, "seed", opts.seed, 0, 0);
+  const seed = checkSeed(fn, opts.seed ?? 0);
   const evalEvery = posInt(fn, "evalEvery", opts.evalEvery, 0, 0);
   const checkpointEvery = posInt(fn, "checkpointEvery", opts.checkpointEvery, 0, 0);
   const keep = posInt(fn, "keepCheckpoints", opts.keepCheckpoints, 2, 1);
