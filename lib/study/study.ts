@@ -42,7 +42,7 @@ import { selectWindows } from "./paired_eval.js";
 import { buildTrainingRows, type MixedRows } from "./training_data.js";
 import { evaluateMethod, methodWork, runSweep, type EvalSet } from "./evaluate.js";
 import { deviations } from "./deviations.js";
-import { createProgress, type ProgressSink } from "./progress.js";
+import { createStageProgress, type ProgressSink } from "../util/progress.js";
 
 /**
  * Bump when training, data or saving changes in a way that invalidates cached models.
@@ -140,7 +140,7 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
   const info = backendInfo();
   if (device === "cuda" && !info.cuda.available) throw new CtxwinError("ERR_DEVICE", `study: --device cuda: CUDA is unavailable (${info.cuda.reason})`);
   const out = resolve(opts.out ?? "ctxwin-study");
-  const progress = opts.progress ?? createProgress();
+  const progress = opts.progress ?? createStageProgress();
   const signal = opts.signal;
   const L = preset.trainLength;
   const lengths = preset.lengthRatios.map((r) => r * L);

@@ -44,4 +44,3 @@ export {
   type TrainerState,
 } from "./checkpoint.js";
 export { train, evaluate, type TrainOptions, type TrainResult, type StepInfo, type TrainableModel } from "./trainer.js";
-export { progressLine, formatDuration, formatRate, type ProgressFields } from "./progress.js";
