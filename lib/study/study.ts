@@ -134,7 +134,8 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
   const preset = typeof opts.preset === "object" ? structuredClone(opts.preset) : getPreset(opts.preset ?? "quick");
   validatePreset(preset);
   const seed = opts.seed ?? 0;
-  if (!Number.isInteger(seed) || seed < 0) throw new CtxwinError("ERR_ARG", `study: --seed: expected a non-negative integer, got ${seed}`);
+  // the run draws from seed … seed + 4 (config.seeds), each of which must be a valid Rng seed
+  if (!Number.isInteger(seed) || seed < 0 || !Number.isSafeInteger(seed + 4)) throw new CtxwinError("ERR_ARG", `study: --seed: expected an integer in [0, 2^53 − 5], got ${seed}`);
   const device: Device = opts.device ?? "cpu";
   if (device !== "cpu" && device !== "cuda") throw new CtxwinError("ERR_ARG", `study: --device: expected "cpu" or "cuda", got ${JSON.stringify(device)}`);
   const info = backendInfo();

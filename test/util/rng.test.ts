@@ -10,6 +10,7 @@
 import { describe, expect, it } from "vitest";
 import { Rng, createModel, addLora, addPrefix, generateAll, DataLoader, packSequences, splitRows, train, CtxwinError } from "../../dist/index.js";
 import { checkSeed, mixSeed } from "../../dist/util/rng.js";
+import { runStudy, silentProgress } from "../../dist/study/index.js";
 
 const M32 = (1n << 32n) - 1n;
 /** sfc32 as published (PractRand's sfc32), in BigInt arithmetic: shares nothing with lib/util/rng.ts. */
@@ -260,6 +261,8 @@ describe("Rng: bad arguments", () => {
       expect(() => new DataLoader(rows, { batchSize: 2, seed: 2 ** 53 })).toThrow(/^DataLoader: seed: expected an integer/);
       expect(() => splitRows(rows, { valCount: 1, seed: -3 })).toThrow(/^splitRows: seed: expected an integer/);
       await expect(train(model, { data: rows, steps: 1, batchSize: 2, lr: 1e-3, seed: 1.5 })).rejects.toThrow(/^train: seed: expected an integer/);
+      // the study derives seed + 1 … seed + 4, so its own bound is 4 lower
+      await expect(runStudy({ preset: "micro", seed: 2 ** 53 - 4, progress: silentProgress })).rejects.toThrow(/^study: --seed: expected an integer in \[0, 2\^53 − 5\], got 9007199254740988$/);
     } finally {
       model.dispose();
     }
