@@ -79,8 +79,10 @@ export {
   Attention,
   Block,
   KVCache,
-  Rng,
 } from "./nn/index.js";
+
+// The seeded random generator (weight init, sampling, data order; state saveable for checkpoints).
+export { Rng, type RngState } from "./util/rng.js";
 
 // Models: HF checkpoints (Llama family, BLOOM), creation, saving, adapters.
 export {

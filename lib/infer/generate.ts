@@ -7,7 +7,7 @@
 import { CtxwinError } from "../errors.js";
 import type { Positional } from "../positional.js";
 import { noGradSliced } from "../nn/autograd.js";
-import { Rng } from "../nn/init.js";
+import { Rng, checkSeed } from "../util/rng.js";
 import type { CausalLM, ForwardHooks } from "../models/causal_lm.js";
 import { checkSampling, sampleToken, type SamplingOptions } from "./sampling.js";
 
@@ -33,7 +33,7 @@ export async function* generate(model: CausalLM, prompt: readonly number[], opts
   if (!Array.isArray(prompt) || prompt.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: prompt: expected a non-empty array of token ids, got ${Array.isArray(prompt) ? "an empty array" : typeof prompt}`);
   if (!Number.isInteger(opts?.maxNewTokens) || opts.maxNewTokens < 0) throw new CtxwinError("ERR_ARG", `${fn}: maxNewTokens: expected a non-negative integer, got ${opts?.maxNewTokens}`);
   checkSampling(fn, opts);
-  const rng = new Rng(opts.seed ?? 0);
+  const rng = new Rng(checkSeed(fn, opts.seed ?? 0));
   const stop = opts.stop;
   const isStop = (t: number, gen: number[]): boolean => (typeof stop === "function" ? stop(t, gen) : stop ? stop.includes(t) : false);
   const fwd = { positional: opts.positional, window: opts.window, scaleMultiplier: opts.scaleMultiplier, hooks: opts.hooks, lastOnly: true };

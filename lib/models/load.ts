@@ -15,6 +15,7 @@ import { Tensor, checkDevice, checkDType, defaultDevice, numel, type Device, typ
 import { resolvePositional, type Positional } from "../positional.js";
 import * as ops from "../ops/index.js";
 import { Builder, randomInit, type WeightFactory, type WeightKind } from "../nn/init.js";
+import { checkSeed } from "../util/rng.js";
 import { archFromConfig, completeArch, mergePositional, type ArchConfig, type ArchConfigInput } from "./arch.js";
 import { CausalLM } from "./causal_lm.js";
 import { LlamaLike } from "./llama/model.js";
@@ -70,7 +71,7 @@ export function createModel(config: ArchConfigInput | ArchConfig, opts: CreateMo
   const device = checkDevice("createModel", "opts.device", opts.device ?? defaultDevice());
   const dtype = checkDType("createModel", "opts.dtype", opts.dtype ?? "f32");
   resolvePositional("createModel: config", arch.positional, arch.numHeads, arch.headDim);
-  return buildModel(arch, randomInit({ seed: opts.seed ?? 0, std: arch.initializerRange, device, dtype }));
+  return buildModel(arch, randomInit({ seed: checkSeed("createModel", opts.seed ?? 0, "opts.seed"), std: arch.initializerRange, device, dtype }));
 }
 
 function shapeStr(s: readonly number[]): string {

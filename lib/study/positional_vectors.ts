@@ -24,7 +24,7 @@ import * as ops from "../ops/index.js";
 import { noGrad, tidy, Variable } from "../nn/autograd.js";
 import { disposingArray } from "../util/scope.js";
 import * as F from "../nn/functional.js";
-import { Rng } from "../nn/init.js";
+import { Rng } from "../util/rng.js";
 import type { CausalLM, ForwardHooks, ForwardOptions } from "../models/causal_lm.js";
 import { checkAbort } from "./trainer.js";
 
@@ -62,7 +62,7 @@ export async function computePositionalVectors(
     const ids: number[][] = [];
     const content = opts.bos === undefined ? length : length - 1;
     for (let b = 0; b < B; b++) {
-      const s = Math.floor(rng.next() * (stream.length - content + 1));
+      const s = rng.int(stream.length - content + 1);
       const span = Array.from(stream.subarray(s, s + content));
       ids.push(opts.bos === undefined ? span : [opts.bos, ...span]);
     }

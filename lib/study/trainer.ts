@@ -18,7 +18,7 @@ import * as F from "../nn/functional.js";
 import { tidy, type Variable } from "../nn/autograd.js";
 import { train, type Batch } from "../train/index.js";
 import type { MixedRows } from "./training_data.js";
-import type { ProgressSink } from "./progress.js";
+import type { ProgressSink } from "../util/progress.js";
 
 export class StudyAborted extends Error {
   constructor(what: string) {

@@ -28,7 +28,8 @@ import { AdamW } from "./optim.js";
 import { checkSchedule, lrAt, type ScheduleOptions } from "./schedule.js";
 import { DataLoader, PackedRows, orderedBatches, type Batch } from "./data.js";
 import { CHECKPOINT_VERSION, latestCheckpoint, readCheckpoint, restoreParams, saveCheckpoint, type EvalResult, type TrainerState } from "./checkpoint.js";
-import { createProgressWriter, formatDuration } from "./progress.js";
+import { createTrainingProgress, formatDuration } from "../util/progress.js";
+import { checkSeed } from "../util/rng.js";
 
 /** What train() needs of a model: a Module with a differentiable next-token loss (CausalLM has it). */
 export interface TrainableModel extends Module {
@@ -111,8 +112,9 @@ export interface TrainOptions {
   /** Stop cleanly after the current step (a checkpoint is written when checkpointDir is set). */
   signal?: AbortSignal;
   /**
-   * Progress display: true = stderr (a line updated in place on a TTY, periodic lines otherwise),
-   * a function = receives the periodic lines. Default false.
+   * Progress display (lib/util/progress.ts): true = stderr (a line updated in place on a TTY,
+   * periodic lines otherwise), a function = receives the lines stderr would get off a TTY
+   * (periodic steps, evaluations, checkpoints, the end). Default false.
    */
   progress?: boolean | ((line: string) => void);
   /** Steps between progress lines when not on a TTY. Default max(1, round(steps / 20)). */
@@ -186,7 +188,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
   if (!opts.lossFn && typeof model.loss !== "function") throw new CtxwinError("ERR_ARG", `${fn}: model: expected a loss(ids, targets) method (CausalLM) or opts.lossFn`);
   const steps = posInt(fn, "steps", opts.steps);
   const gradAccum = posInt(fn, "gradAccum", opts.gradAccum, 1);
-  const seed = posInt(fn, "seed", opts.seed, 0, 0);
+  const seed = checkSeed(fn, opts.seed ?? 0);
   const evalEvery = posInt(fn, "evalEvery", opts.evalEvery, 0, 0);
   const checkpointEvery = posInt(fn, "checkpointEvery", opts.checkpointEvery, 0, 0);
   const keep = posInt(fn, "keepCheckpoints", opts.keepCheckpoints, 2, 1);
@@ -223,7 +225,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     maxNorm: opts.maxNorm ?? 1,
     decay: opts.decayFilter,
   });
-  const progress = createProgressWriter(opts.progress, posInt(fn, "progressEvery", opts.progressEvery, Math.max(1, Math.round(steps / 20))));
+  const progress = createTrainingProgress(opts.progress, posInt(fn, "progressEvery", opts.progressEvery, Math.max(1, Math.round(steps / 20))));
   const t0 = performance.now();
   let losses: number[] = [];
   let gradNorms: number[] = [];
