@@ -120,7 +120,9 @@ export async function runHeadsAnalysis(opts: HeadsAnalysisOptions): Promise<Head
         results.forEach((r, i) => {
           const others = results.filter((_, j) => j !== i);
           const d = decomposeMap(maps[i]!, others.map((o) => o[score]), { nonNegative: !opts.plainLeastSquares });
-          decomposition.push({ task: r.task, onto: others.map((o) => o.task), coefficients: d.coefficients, intercept: d.intercept, r2: finiteOrNull(d.r2), rmse: d.rmse });
+          const mean = maps[i]!.map((row, l) => row.map((_, h) => others.reduce((s, o) => s + o[score][l]![h]!, 0) / others.length));
+          const eq = decomposeMap(maps[i]!, [mean], { nonNegative: !opts.plainLeastSquares });
+          decomposition.push({ task: r.task, onto: others.map((o) => o.task), coefficients: d.coefficients, intercept: d.intercept, r2: finiteOrNull(d.r2), rmse: d.rmse, r2EqualWeights: finiteOrNull(eq.r2) });
         });
       }
       const clusters = { ...clusterHeads(maps, { k }), tasks: results.map((r) => r.task) };

@@ -32,6 +32,12 @@ export interface HeadsDecomposition {
   intercept: number;
   r2: number | null;
   rmse: number;
+  /**
+   * R² of the fit onto the equal-weight mean of the same maps (b + c·mean): how much a profile
+   * shared by every task explains. The decomposition can only do better (the mean is one of its
+   * candidates); the difference is what task-specific weights add.
+   */
+  r2EqualWeights: number | null;
 }
 
 export interface HeadsCheckpoint {
@@ -84,7 +90,7 @@ export const HEADS_DEFINITIONS: Record<string, string> = {
     "a_{l,h}(x) = Σ_t Σ_d Γ·∂L_x/∂Γ for the head's attention output Γ (before the output projection), L_x the mean cross-entropy of example x's response tokens; signed map = mean over examples of a(x), absolute map = mean over examples of |a(x)| (per-example magnitude, as Michel et al. 2019)",
   gini: "Gini coefficient of the absolute scores over all heads: 0 = every head equally active, (n − 1)/n = one head has all of it",
   decomposition:
-    "each task's map ≈ b + Σ_k c_k · map_k over the other tasks' maps, least squares over the heads with c_k ≥ 0 (NNLS, Lawson–Hanson) and a free intercept b; R² = 1 − SS_res/SS_tot about the map's mean (in [0, 1]; about k/(n − 1) for unrelated maps)",
+    "each task's map ≈ b + Σ_k c_k · map_k over the other tasks' maps, least squares over the heads with c_k ≥ 0 (NNLS, Lawson–Hanson) and a free intercept b; R² = 1 − SS_res/SS_tot about the map's mean (in [0, 1]; about k/(n − 1) for unrelated maps). Maps of one model share a profile (heads that are large for every task), which alone gives a high R²: compare with the equal-weights R² (the fit onto the plain mean of the other maps) and, for a claim of composition, with a decomposition onto unrelated tasks",
   clusters:
     "k-means of the heads by their profile across tasks (each task's map divided by its largest |score|), farthest-point initialisation from the largest profile: deterministic; cluster 0 has the largest centroid",
   comparison:

@@ -26,6 +26,21 @@ export function formatScore(x: unknown): string {
   return Number(x.toPrecision(3)).toString().replace("-", "−");
 }
 
+/** Three decimals, always ("–" when missing): table columns line up. */
+function f3(x: unknown): string {
+  return isFiniteNumber(x) ? x.toFixed(3).replace("-", "−") : "–";
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** A map cell: 2 significant digits (0.13, 0.0067, 6.7e-4), at most about 6 characters. */
+function cellFormat(x: number): string {
+  if (x === 0) return "0";
+  const a = Math.abs(x);
+  const t = a < 1e-3 || a >= 1e4 ? x.toExponential(1) : String(Number(x.toPrecision(2)));
+  return t.replace("-", "−");
+}
+
 function clusterColor(id: number): string {
   return PALETTE[id % PALETTE.length]!;
 }
@@ -34,7 +49,7 @@ function clusterColor(id: number): string {
 function cellSize(L: number, H: number): { cellWidth: number; cellHeight: number; showValues: boolean } {
   const cellWidth = Math.max(10, Math.min(46, Math.floor(560 / H)));
   const cellHeight = Math.max(8, Math.min(24, Math.floor(420 / L)));
-  return { cellWidth, cellHeight, showValues: cellWidth >= 40 && cellHeight >= 18 };
+  return { cellWidth, cellHeight, showValues: cellWidth >= 44 && cellHeight >= 18 };
 }
 
 function mapSvg(title: string, values: number[][], diverging: boolean, opts: { min?: number; max?: number } = {}): string {
@@ -50,7 +65,7 @@ function mapSvg(title: string, values: number[][], diverging: boolean, opts: { m
     diverging,
     min: opts.min,
     max: opts.max,
-    format: formatScore,
+    format: cellFormat,
     barFormat: formatScore,
     ...cellSize(L, H),
   });
@@ -63,9 +78,9 @@ function checkpointSections(r: HeadsReport, cp: HeadsCheckpoint, idx: number): s
     esc(t.task),
     esc(t.examples),
     esc(t.tokens),
-    esc(formatNumber(t.loss, 3)),
-    esc(formatNumber(t.gini.absolute, 3)),
-    esc(formatNumber(t.gini.signed, 3)),
+    esc(f3(t.loss)),
+    esc(f3(t.gini.absolute)),
+    esc(f3(t.gini.signed)),
     esc(formatSeconds(t.seconds)),
   ]);
   const tasksHtml =
@@ -75,20 +90,21 @@ function checkpointSections(r: HeadsReport, cp: HeadsCheckpoint, idx: number): s
   const all = cp.tasks.flatMap((t) => t[score].flat()).filter(isFiniteNumber);
   const m = Math.max(0, ...all.map(Math.abs));
   const range = score === "signed" ? { min: -m || -1, max: m || 1 } : { min: 0, max: m || 1 };
-  const maps = cp.tasks.map((t) => figure(mapSvg(t.task, t[score], score === "signed", range), `${esc(t.examples)} examples · Gini ${esc(formatNumber(t.gini[score], 3))}`)).join("");
+  const maps = cp.tasks.map((t) => figure(mapSvg(t.task, t[score], score === "signed", range), `${esc(t.examples)} examples · Gini ${esc(f3(t.gini[score]))}`)).join("");
   const mapsHtml = `<p class="muted small">${score === "signed" ? "Signed scores, one colour scale for all tasks of this checkpoint: blue (a < 0) heads lower the response loss (scaling one down would raise it, to first order), red (a > 0) heads raise it." : "Absolute scores, one colour scale for all tasks of this checkpoint."}</p><div class="maps">${maps}</div>`;
   let decompHtml = `<p class="muted">Needs two or more tasks.</p>`;
   if (cp.decomposition.length) {
     const rows = cp.decomposition.map((d) => [
       esc(d.task),
-      `<strong>${esc(formatNumber(d.r2, 3))}</strong>`,
-      d.onto.map((o, i) => `<code>${esc(o)}</code> ${esc(formatNumber(d.coefficients[i], 3))}`).join(" · "),
+      `<strong>${esc(f3(d.r2))}</strong>`,
+      esc(f3(d.r2EqualWeights)),
+      d.onto.map((o, i) => `<code>${esc(o)}</code> ${esc(f3(d.coefficients[i]))}`).join(" · "),
       esc(formatScore(d.intercept)),
       esc(formatScore(d.rmse)),
     ]);
     decompHtml =
-      `<p class="muted small">Each task's map as a non-negative mix of the other tasks' maps plus a constant (${esc(r.config.decomposition === "nnls" ? "NNLS" : "plain least squares")}); R² near 1: the map is such a mix.</p>` +
-      htmlTable({ head: ["Task", "R²", "Coefficients", "Intercept", "RMSE"], rows, numeric: [1, 3, 4] });
+      `<p class="muted small">Each task's map as a ${r.config.decomposition === "nnls" ? "non-negative " : ""}mix of the other tasks' maps plus a constant (${esc(r.config.decomposition === "nnls" ? "NNLS" : "plain least squares")}); R² near 1: the map is such a mix. "R² equal weights" fits the plain mean of the other maps instead: what a profile shared by all tasks explains; the gap between the two is what the task-specific weights add.</p>` +
+      htmlTable({ head: ["Task", "R²", "R² equal weights", "Coefficients", "Intercept", "RMSE"], rows, numeric: [1, 2, 4, 5] });
   }
   const c = cp.clusters;
   const clusterMap = heatmap({
@@ -102,10 +118,10 @@ function checkpointSections(r: HeadsReport, cp: HeadsCheckpoint, idx: number): s
     format: (v) => String(v),
     ...cellSize(cp.model.layers, cp.model.heads),
   });
-  const legend = `<div class="legend">${c.clusters.map((k) => `<span><span class="chip" style="background:${clusterColor(k.id)}"></span>cluster ${k.id} (${k.size} heads)</span>`).join("")}</div>`;
-  const centroidRows = c.clusters.map((k) => [`<span class="chip" style="display:inline-block;width:10px;height:10px;background:${clusterColor(k.id)}"></span> ${k.id}`, esc(k.size), ...k.centroid.map((v) => esc(formatNumber(v, 3)))]);
+  const legend = `<div class="legend">${c.clusters.map((k) => `<span><span class="chip" style="background:${clusterColor(k.id)}"></span>cluster ${k.id} (${plural(k.size, "head")})</span>`).join("")}</div>`;
+  const centroidRows = c.clusters.map((k) => [`<span class="chip" style="display:inline-block;width:10px;height:10px;background:${clusterColor(k.id)}"></span> ${k.id}`, esc(k.size), ...k.centroid.map((v) => esc(f3(v)))]);
   const clustersHtml =
-    `<p class="muted small">k-means (k = ${c.k}) of the heads by their profile across tasks (each task's map divided by its largest |score|); ${c.iterations} iterations, inertia ${esc(formatNumber(c.inertia, 3))}.</p>` +
+    `<p class="muted small">k-means (k = ${c.k}) of the heads by their profile across tasks (each task's map divided by its largest |score|); ${c.iterations} iterations, inertia ${esc(f3(c.inertia))}.</p>` +
     `<div class="grid two"><div>${figure(clusterMap)}${legend}</div><div>${htmlTable({ head: ["Cluster", "Heads", ...c.tasks.map(esc)], rows: centroidRows, numeric: c.tasks.map((_, i) => i + 2).concat([1]) })}</div></div>`;
   const title = r.checkpoints.length > 1 ? ` (${cp.label})` : "";
   return (
@@ -121,15 +137,15 @@ function comparisonSection(r: HeadsReport): string {
   if (!cmp) return "";
   const rows = cmp.tasks.map((t) => [
     esc(t.task),
-    esc(formatNumber(t.relativeChange, 3)),
-    esc(formatNumber(t.correlation, 3)),
-    `${esc(formatNumber(t.giniBefore, 3))} → ${esc(formatNumber(t.giniAfter, 3))}`,
-    `${esc(formatNumber(t.lossBefore, 3))} → ${esc(formatNumber(t.lossAfter, 3))}`,
+    esc(f3(t.relativeChange)),
+    esc(f3(t.correlation)),
+    `${esc(f3(t.giniBefore))} → ${esc(f3(t.giniAfter))}`,
+    `${esc(f3(t.lossBefore))} → ${esc(f3(t.lossAfter))}`,
     t.topChanged.slice(0, 5).map((h) => `L${h.layer}.H${h.head} ${esc(formatScore(h.delta))}`).join(", "),
   ]);
   const all = cmp.tasks.flatMap((t) => t.delta.flat()).filter(isFiniteNumber);
   const m = Math.max(0, ...all.map(Math.abs)) || 1;
-  const maps = cmp.tasks.map((t) => figure(mapSvg(`${t.task}: after − before`, t.delta, true, { min: -m, max: m }), `relative change ${esc(formatNumber(t.relativeChange, 3))} · correlation ${esc(formatNumber(t.correlation, 3))}`)).join("");
+  const maps = cmp.tasks.map((t) => figure(mapSvg(`${t.task}: after − before`, t.delta, true, { min: -m, max: m }), `relative change ${esc(f3(t.relativeChange))} · correlation ${esc(f3(t.correlation))}`)).join("");
   return section(
     "comparison",
     `What changed: ${cmp.before} → ${cmp.after}`,
@@ -183,26 +199,26 @@ export function renderHeadsSummary(r: HeadsReport, opts: { color?: boolean } = {
   const score = r.config.score;
   for (const cp of r.checkpoints) {
     out.push(c("1", `${cp.label}: ${cp.model.modelType}, ${cp.model.layers} layers × ${cp.model.heads} heads (${cp.dir})`));
-    const header = ["task", "examples", "loss", "Gini", "R² (onto others)", "top heads"];
+    const header = ["task", "examples", "loss", "Gini", "R² (onto others)", "R² (equal weights)", "top heads"];
     const rows = cp.tasks.map((t) => {
       const d = cp.decomposition.find((x) => x.task === t.task);
       const flat = t[score].flatMap((row, l) => row.map((v, h) => ({ l, h, v })));
       const top = flat.sort((a, b) => Math.abs(b.v) - Math.abs(a.v) || a.l - b.l || a.h - b.h).slice(0, 3);
-      return [t.task, String(t.examples), formatNumber(t.loss, 3), formatNumber(t.gini[score], 3), d ? formatNumber(d.r2, 3) : "–", top.map((x) => `L${x.l}.H${x.h}`).join(" ")];
+      return [t.task, String(t.examples), f3(t.loss), f3(t.gini[score]), d ? f3(d.r2) : "–", d ? f3(d.r2EqualWeights) : "–", top.map((x) => `L${x.l}.H${x.h}`).join(" ")];
     });
     out.push(...formatTable(header, rows, { color }));
     const k = cp.clusters;
-    out.push(c("2", `clusters (k = ${k.k}): ${k.clusters.map((x) => `${x.id}: ${x.size} heads`).join(", ")}`));
+    out.push(c("2", `clusters (k = ${k.k}): ${k.clusters.map((x) => `${x.id}: ${plural(x.size, "head")}`).join(", ")}`));
     out.push("");
   }
   if (r.comparison) {
     out.push(c("1", `${r.comparison.before} → ${r.comparison.after}`));
     const rows = r.comparison.tasks.map((t) => [
       t.task,
-      formatNumber(t.relativeChange, 3),
-      formatNumber(t.correlation, 3),
-      `${formatNumber(t.giniBefore, 3)} → ${formatNumber(t.giniAfter, 3)}`,
-      `${formatNumber(t.lossBefore, 3)} → ${formatNumber(t.lossAfter, 3)}`,
+      f3(t.relativeChange),
+      f3(t.correlation),
+      `${f3(t.giniBefore)} → ${f3(t.giniAfter)}`,
+      `${f3(t.lossBefore)} → ${f3(t.lossAfter)}`,
       t.topChanged
         .slice(0, 3)
         .map((h) => `L${h.layer}.H${h.head}`)

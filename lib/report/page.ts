@@ -78,7 +78,7 @@ details { border: 1px solid var(--line); border-radius: 8px; padding: 8px 14px; 
 details summary { cursor: pointer; font-weight: 600; }
 details pre { background: var(--zebra); border-radius: 6px; padding: 12px; overflow: auto; max-height: 560px; margin: 10px 0 4px; }
 footer { margin-top: 48px; padding-top: 12px; border-top: 1px solid var(--line); font-size: 12.5px; color: var(--muted); }
-.maps { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 14px; align-items: start; }
+.maps { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 14px; align-items: start; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 13px; margin: 6px 0; }
 .legend .chip { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -1px; margin-right: 5px; }
 @media print { main { max-width: none; padding: 0; } h2 { break-after: avoid; } figure, .card, .finding { break-inside: avoid; } details { display: none; } }
