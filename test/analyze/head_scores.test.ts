@@ -6,14 +6,16 @@
  * With ε = 0.1 the truncation error is below 1e-6 here; the f32 forward's rounding (~1e-7 relative
  * on a loss of ~3 nats, amplified by 1/ε' ~ 20 and 4/3) gives ~1e-5 absolute. The tolerance is
  * TOL_ABS + TOL_REL·|a| (the analytic side is f32 reductions over a few hundred terms).
- * Also: the maps are the mean of a(x) and of |a(x)|, a head whose output is zero scores exactly 0,
- * padding in a batch changes nothing, and the model's parameters are left as they were.
+ * The same on BLOOM (ALiBi, biases, embedding LayerNorm) for a few heads. Also: the maps are the
+ * mean of a(x) and of |a(x)|, a head whose output is zero scores exactly 0, padding in a batch
+ * changes nothing, maxLength truncates as documented, bf16 weights give the same maps within bf16
+ * precision, and the model's parameters (frozen flags, gradients) and memory are left as they were.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { memory, synchronize, defaultDevice } from "ctxwin";
 import { loadModel } from "../../dist/models/index.js";
 import { headActivationScores, responseLoss, scaleHeadsHook, type TaskExample } from "../../dist/analyze/index.js";
-import { llamaCfg, randomWeights, rmDir, tmpDir, writeCheckpoint } from "../models/fixtures.js";
+import { bloomCfg, llamaCfg, randomWeights, rmDir, tmpDir, writeCheckpoint } from "../models/fixtures.js";
 import { suiteSeed, XorShift32 } from "../reference/rng.js";
 
 const root = tmpDir("heads");
@@ -33,9 +35,9 @@ const examples: TaskExample[] = [
 const TOL_ABS = 1e-4;
 const TOL_REL = 2e-3;
 
-async function fdSlope(model: Awaited<ReturnType<typeof loadModel>>, ex: TaskExample[], l: number, h: number, eps: number): Promise<number> {
+async function fdSlope(model: Awaited<ReturnType<typeof loadModel>>, ex: TaskExample[], l: number, h: number, eps: number, c: typeof cfg = cfg): Promise<number> {
   const at = async (s: number) => {
-    const f = Array.from({ length: cfg.layers }, (_, i) => Array.from({ length: cfg.heads }, (_, j) => (i === l && j === h ? s : 1)));
+    const f = Array.from({ length: c.layers }, (_, i) => Array.from({ length: c.heads }, (_, j) => (i === l && j === h ? s : 1)));
     return responseLoss(model, ex, { hooks: { heads: scaleHeadsHook(f) } });
   };
   const d = async (e: number) => ((await at(1 + e)) - (await at(1 - e))) / (2 * e);
@@ -79,6 +81,49 @@ describe("headActivationScores", () => {
     const fdMean = await fdSlope(model, examples, 1, 2, 0.02);
     expect(Math.abs(s.signed[1]![2]! - fdMean)).toBeLessThan(TOL_ABS + TOL_REL * Math.abs(fdMean));
     model.dispose();
+  });
+
+  it("matches finite differences on BLOOM (ALiBi, biases, embedding LayerNorm) too", async () => {
+    const bcfg = bloomCfg();
+    const model = await loadModel(writeCheckpoint(`${root}/bloom`, bcfg, randomWeights(bcfg, (seed % 1000) + 7)));
+    const ex: TaskExample[] = [{ prompt: [1, 2, 3], response: [4, 5, 6, 7] }, { prompt: [8], response: [9, 10] }];
+    const s = await headActivationScores(model, ex, { batchSize: 2, perExample: true });
+    for (let x = 0; x < ex.length; x++) {
+      for (const [l, h] of [[0, 0], [1, 3]] as const) {
+        const an = s.perExample![x]![l]![h]!;
+        const fd = await fdSlope(model, [ex[x]!], l, h, 0.02, bcfg);
+        expect(Math.abs(an - fd), `bloom example ${x}, layer ${l}, head ${h}: tape ${an} vs finite difference ${fd}`).toBeLessThan(TOL_ABS + TOL_REL * Math.abs(an));
+      }
+    }
+    model.dispose();
+  });
+
+  it("maxLength drops prompt tokens from the left (then response tokens from the right)", async () => {
+    const model = await loadModel(writeCheckpoint(`${root}/trunc`, cfg, randomWeights(cfg, 9)));
+    const long: TaskExample = { prompt: [1, 2, 3, 4, 5, 6], response: [7, 8, 9] };
+    const a = await headActivationScores(model, [long], { maxLength: 5 });
+    const b = await headActivationScores(model, [{ prompt: [5, 6], response: [7, 8, 9] }]);
+    expect(a.tokens).toBe(3);
+    expect(a.signed).toEqual(b.signed);
+    const c = await headActivationScores(model, [long], { maxLength: 3 });
+    const d = await headActivationScores(model, [{ prompt: [6], response: [7, 8] }]);
+    expect(c.tokens).toBe(2);
+    expect(c.signed).toEqual(d.signed);
+    model.dispose();
+  });
+
+  it("bf16 weights: the same maps within bf16 precision", async () => {
+    const dir = writeCheckpoint(`${root}/bf16`, cfg, randomWeights(cfg, 11));
+    const f32 = await loadModel(dir);
+    const bf16 = await loadModel(dir, { dtype: "bf16" });
+    const a = await headActivationScores(f32, examples);
+    const b = await headActivationScores(bf16, examples);
+    const fa = a.absolute.flat();
+    const fb = b.absolute.flat();
+    const err = Math.sqrt(fa.reduce((s, v, i) => s + (v - fb[i]!) ** 2, 0) / fa.reduce((s, v) => s + v * v, 0));
+    expect(err).toBeLessThan(0.1);
+    f32.dispose();
+    bf16.dispose();
   });
 
   it("does not depend on the batch size (padding is never scored) and leaves the model as it was", async () => {
