@@ -155,7 +155,14 @@ async function headsCommand(args: string[], version: string): Promise<number> {
       progress,
       signal: controller.signal,
       version,
+    }).catch((e: unknown) => {
+      if (controller.signal.aborted) {
+        console.error(`ctxwin ${CMD}: interrupted, no report written`);
+        return null;
+      }
+      throw e;
     });
+    if (report === null) return 130;
     const out = await renderHeadsReport(report, a.out);
     console.log(out.summary);
     console.log("");
