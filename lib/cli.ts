@@ -3,13 +3,13 @@
  * The `ctxwin` command.
  *   ctxwin doctor        backends found, CPU features and threads, CUDA or the reason it is unavailable
  *   ctxwin study [...]   the context-extension study (lib/study): trains, evaluates, writes a report
+ *   ctxwin analyze heads head activation maps of a model on task JSONL (lib/analyze)
  *   ctxwin report DIR    re-renders DIR/report.html (and the summary table) from DIR/report.json
  *   ctxwin --version
  * Arguments are parsed with node:util parseArgs; every command has --help (or `ctxwin help CMD`).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import { cpus } from "node:os";
 import { backendInfo, CtxwinError, ops, Tensor } from "./index.js";
 import { packageRoot } from "./backend.js";
@@ -17,6 +17,8 @@ import { PRESET_NAMES, type PresetName } from "./study/presets.js";
 import { runStudy } from "./study/study.js";
 import { renderStudyReport } from "./study/render.js";
 import { reportCommand as renderReportCommand } from "./report/index.js";
+import { parseCommand } from "./util/args.js";
+import { analyzeCommand, ANALYZE_HELP, ANALYZE_HEADS_HELP } from "./analyze/command.js";
 
 const USAGE = `usage: ctxwin <command> [options]   (ctxwin <command> --help for its options)
 
@@ -24,6 +26,9 @@ commands:
   doctor      show the backends ctxwin can use on this machine and why CUDA is or is not available
   study       the context-extension study: train NoPE / RoPE / ALiBi / window models, evaluate
               ALiBi-PI, PI, NTK, YaRN, positional-vector replacement, window extension (+ passkey)
+  analyze heads  head activation maps (Γᵀ∂L/∂Γ per layer × head) of a model on JSONL tasks:
+              Gini, decomposition of a task's map into the others', head clusters; --before/--after
+              compares two checkpoints (seed 002)
   report DIR  re-render DIR/report.html and the summary table from DIR/report.json
   --version   print the version`;
 
@@ -45,6 +50,8 @@ options:
   --out DIR         output directory; trained models are cached there (default ./ctxwin-study)
   --seed N          seed of the data split, the weights and the passkeys (default 0)
   -h, --help        this help`,
+  analyze: ANALYZE_HELP,
+  "analyze heads": ANALYZE_HEADS_HELP,
   report: `usage: ctxwin report DIR
 
 Re-renders DIR/report.html and prints the summary table from DIR/report.json (a study's output
@@ -57,15 +64,6 @@ interface StudyArgs {
   device: "cpu" | "cuda";
   out: string;
   seed: number;
-}
-
-/** node:util parseArgs with ctxwin's errors: an unknown or malformed option names the command. */
-function parseCommand<O extends NonNullable<ParseArgsConfig["options"]>>(command: string, args: string[], options: O) {
-  try {
-    return parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } } as O & { help: { type: "boolean"; short: "h" } }, allowPositionals: true, strict: true, tokens: true });
-  } catch (e) {
-    throw new CtxwinError("ERR_ARG", `${command}: ${(e as Error).message.replace(/\. To specify a positional argument.*$/s, "")} (ctxwin ${command} --help lists the options)`);
-  }
 }
 
 /** Parses `study` options (throws CtxwinError naming the option on bad ones); null for --help. */
@@ -251,12 +249,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === "study") return studyCommand(argv.slice(1));
   if (cmd === "report") return reportCommand(argv.slice(1));
+  if (cmd === "analyze") return analyzeCommand(argv.slice(1), version());
   if (cmd === undefined || cmd === "--help" || cmd === "-h") {
     console.log(USAGE);
     return cmd === undefined ? 1 : 0;
   }
   if (cmd === "help") {
-    const topic = argv[1];
+    const topic = argv.slice(1).join(" ");
     console.log(topic && HELP[topic] ? HELP[topic] : USAGE);
     return 0;
   }

@@ -173,3 +173,33 @@ export {
   type LoadedCheckpoint,
   type TrainerState,
 } from "./train/index.js";
+
+// Analyses: head activation scores and maps (seed 002), task files, `ctxwin analyze heads`.
+export {
+  headActivationScores,
+  responseLoss,
+  scaleHeadsHook,
+  gini,
+  decomposeMap,
+  clusterHeads,
+  compareMaps,
+  readTaskFiles,
+  parseTaskJsonl,
+  encodeTasks,
+  runHeadsAnalysis,
+  type TaskExample,
+  type HeadScoreOptions,
+  type HeadScores,
+  type HeadMap,
+  type DecomposeOptions,
+  type Decomposition,
+  type ClusterOptions,
+  type HeadCluster,
+  type HeadClustering,
+  type MapComparison,
+  type TaskRecord,
+  type TaskData,
+  type HeadsAnalysisOptions,
+  type HeadsReport,
+} from "./analyze/index.js";
+export { renderHeadsReport } from "./report/heads.js";

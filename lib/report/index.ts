@@ -14,6 +14,8 @@ import type { StudyReport } from "../study/report_schema.js";
 import { computeFindings, computeGates } from "./findings.js";
 import { renderHtml } from "./html.js";
 import { renderTerminalSummary, type TerminalOptions } from "./terminal.js";
+import { renderHeadsReport } from "./heads.js";
+import { HEADS_REPORT_KIND, type HeadsReport } from "../analyze/heads_schema.js";
 
 export { computeFindings, computeGates, badge, formatInterval, CRITERIA, Evidence, type Finding, type Gate, type GateId, type SeedId, type Verdict } from "./findings.js";
 export { renderHtml, type HtmlOptions } from "./html.js";
@@ -55,8 +57,10 @@ export function terminalSummary(report: StudyReport): string {
  * re-renders report.html next to it (report.json is left as it is) and returns the terminal summary.
  */
 export async function reportCommand(dir: string, opts: TerminalOptions = {}): Promise<string> {
-  const report = await loadReport(dir);
   const file = reportFile(dir);
+  const heads = await readHeadsReport(file);
+  if (heads) return (await renderHeadsReport(heads, dirname(file), { color: opts.color })).summary;
+  const report = await loadReport(dir);
   const gates = computeGates(report);
   const findings = computeFindings(report, gates);
   await writeFileAtomic(join(dirname(file), "report.html"), renderHtml(report, { gates, findings }));
@@ -64,6 +68,28 @@ export async function reportCommand(dir: string, opts: TerminalOptions = {}): Pr
 }
 
 // ------------------------------------------------------------------ loading and validation
+
+/** The report of `ctxwin analyze heads` in `file`, or null when the file is something else (a study's). */
+async function readHeadsReport(file: string): Promise<HeadsReport | null> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(file, "utf8"));
+  } catch {
+    return null; // loadReport gives the proper error
+  }
+  const r = value as Partial<HeadsReport> | null;
+  if (r === null || typeof r !== "object" || r.kind !== HEADS_REPORT_KIND) return null;
+  const c = new Check(file);
+  if (r.schema !== 1) c.fail("schema", `1 (a ${HEADS_REPORT_KIND} report)`, r.schema);
+  c.array(r.checkpoints, "checkpoints").forEach((cp, i) => {
+    const o = c.object(cp, `checkpoints[${i}]`);
+    c.array(o.tasks, `checkpoints[${i}].tasks`);
+    c.object(o.model, `checkpoints[${i}].model`);
+    c.object(o.clusters, `checkpoints[${i}].clusters`);
+  });
+  c.object(r.config, "config");
+  return r as HeadsReport;
+}
 
 function reportFile(dir: string): string {
   return dir.endsWith(".json") ? dir : join(dir, "report.json");
