@@ -4,7 +4,7 @@
  */
 import { CtxwinError } from "../errors.js";
 import { parseCommand, filesAfter } from "../util/args.js";
-import { createProgress } from "../study/progress.js";
+import { createStageProgress } from "../util/progress.js";
 import { renderHeadsReport } from "../report/heads.js";
 import { runHeadsAnalysis, type ScoreVariant } from "./heads_report.js";
 
@@ -139,7 +139,7 @@ async function headsCommand(args: string[], version: string): Promise<number> {
   };
   process.on("SIGINT", onSigint);
   try {
-    const progress = createProgress();
+    const progress = createStageProgress();
     const report = await runHeadsAnalysis({
       checkpoints: a.checkpoints,
       taskFiles: a.tasks,

@@ -335,12 +335,8 @@ export function scaleHeadsHook(factors: readonly (readonly number[] | null | und
     if (row.length !== H) throw new CtxwinError("ERR_SHAPE", `scaleHeadsHook: factors[${layer}]: expected ${H} factors (one per head), got ${row.length}`);
     const m = new Float32Array(B * T * H * D);
     for (let i = 0; i < B * T; i++) for (let h = 0; h < H; h++) m.fill(row[h]!, (i * H + h) * D, (i * H + h + 1) * D);
-    const t = Tensor.from(m, [B, T, H, D], { device: o.value.device, dtype: o.value.dtype });
-    const c = constant(t);
-    t.dispose();
-    const y = F.mul(o, c);
-    c.release();
-    return y;
+    // made inside the model's forward: its tidy frees the factors with the other intermediates
+    return F.mul(o, new Variable(Tensor.from(m, [B, T, H, D], { device: o.value.device, dtype: o.value.dtype })));
   };
 }
 
@@ -354,12 +350,8 @@ export async function responseLoss(model: CausalLM, examples: readonly TaskExamp
   for (const e of encoded) {
     const targets = targetsOf(e, e.ids.length);
     const n = targets.filter((t) => t !== IGNORE_INDEX).length;
-    const l = noGrad(() => model.loss([e.ids], [targets], { normalizer: n, positional: opts.positional, hooks: opts.hooks }));
-    try {
-      total += (await l.value.data())[0]!;
-    } finally {
-      l.release();
-    }
+    using l = noGrad(() => model.loss([e.ids], [targets], { normalizer: n, positional: opts.positional, hooks: opts.hooks }));
+    total += (await l.value.data())[0]!;
   }
   return total / encoded.length;
 }

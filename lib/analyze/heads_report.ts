@@ -22,7 +22,7 @@ import { loadTokenizer } from "../models/tokenizer/hf.js";
 import type { Tokenizer } from "../models/tokenizer/types.js";
 import type { CausalLM } from "../models/causal_lm.js";
 import { writeFileAtomic } from "../util/atomic.js";
-import { silentProgress, type ProgressSink } from "../study/progress.js";
+import { silentProgress, type ProgressSink } from "../util/progress.js";
 import { headActivationScores } from "./head_scores.js";
 import { clusterHeads, compareMaps, decomposeMap, gini } from "./head_maps.js";
 import { encodeTasks, readTaskFiles } from "./tasks.js";
