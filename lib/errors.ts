@@ -15,6 +15,9 @@ export type ErrorCode =
   | "ERR_CUDA"
   | "ERR_MEMORY"
   | "ERR_FORMAT"
+  | "ERR_BUSY"
+  | "ERR_ABORTED"
+  | "ERR_CLOSED"
   | "ERR_INTERNAL";
 
 export class CtxwinError extends Error {

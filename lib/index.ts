@@ -203,3 +203,6 @@ export {
   type HeadsReport,
 } from "./analyze/index.js";
 export { renderHeadsReport } from "./report/heads.js";
+
+// The batching engine: one model, many concurrent generations (continuous batching).
+export { Engine, createEngine, type EngineOptions, type EngineGenerateOptions, type EngineStats, type LatencySummary } from "./engine/index.js";

@@ -20,7 +20,7 @@ import * as F from "../nn/functional.js";
 import { Module, ModuleList } from "../nn/module.js";
 import { Embedding, LayerNorm, Linear, type Norm } from "../nn/layers.js";
 import { Block } from "../nn/block.js";
-import { KVCache, type AttentionCall } from "../nn/attention.js";
+import { KVCache, type AttentionCall, type ModelKV } from "../nn/attention.js";
 import { configFromArch, mergePositional, type ArchConfig } from "./arch.js";
 import type { ModelConfig } from "./io/config.js";
 import { generate, type GenerateOptions } from "../infer/generate.js";
@@ -41,7 +41,7 @@ export interface ForwardHooks {
 
 export interface ForwardOptions {
   /** KV cache (inference, no tape): keys/values are appended; queries sit after the cached positions. */
-  cache?: KVCache;
+  cache?: ModelKV;
   /** Replaces the model's positional scheme for this call (rope fields left out come from the model). */
   positional?: Positional;
   /** Sliding window for every layer (null: none); default: the model's per-layer windows. */

@@ -13,7 +13,7 @@
 import { CtxwinError, show } from "../errors.js";
 import { keep } from "../util/scope.js";
 import { Tensor } from "../tensor.js";
-import type { AttentionOptions } from "../attention.js";
+import { attention as attentionOp, type AttentionOptions } from "../attention.js";
 import type { Positional } from "../positional.js";
 import * as ops from "../ops/index.js";
 import { activeTape, Parameter, tidy, Variable } from "./autograd.js";
@@ -106,10 +106,21 @@ export interface LayerKV {
   readonly length: number;
   /** Stores k/v [B, T, Hkv, D] after the cached positions; returns all of them (caller disposes). */
   append(k: Tensor, v: Tensor): { k: Tensor; v: Tensor };
+  /**
+   * Set when the batch's sequences have caches of their own (of different lengths: a batching
+   * engine's decode step): sequence b's keys go to perSequence[b], and attention runs per sequence
+   * (its queries after its own cached keys), while the projections around it stay batched.
+   */
+  readonly perSequence?: readonly LayerKV[];
+}
+
+/** What a model's forward takes as its cache: one LayerKV per layer. */
+export interface ModelKV {
+  readonly layers: readonly LayerKV[];
 }
 
 /** A KV cache for every layer of a model (inference only). */
-export class KVCache {
+export class KVCache implements ModelKV {
   readonly layers: LayerCache[];
   /**
    * @param numLayers the model's layers
@@ -128,6 +139,33 @@ export class KVCache {
   }
   [Symbol.dispose](): void {
     this.dispose();
+  }
+}
+
+/**
+ * One forward over a batch of sequences that each have a KV cache of their own, of any lengths
+ * (a batching engine's decode step): row b of the batch continues caches[b]. The projections
+ * and MLPs run batched; attention runs per sequence (see LayerKV.perSequence). Owns nothing.
+ */
+export class SequenceBatch implements ModelKV {
+  readonly layers: LayerKV[];
+  constructor(caches: readonly KVCache[]) {
+    if (caches.length === 0) throw new CtxwinError("ERR_ARG", "SequenceBatch: caches: expected at least one KVCache, got none");
+    const L = caches[0]!.layers.length;
+    if (caches.some((c) => c.layers.length !== L)) throw new CtxwinError("ERR_ARG", `SequenceBatch: caches: expected caches of ${L} layers each`);
+    this.layers = Array.from({ length: L }, (_, l) => {
+      const perSequence = caches.map((c) => c.layers[l]!);
+      return {
+        perSequence,
+        // > 0 once every sequence was prefilled: the prefix (prefix tuning) is not added again
+        get length() {
+          return Math.min(...perSequence.map((c) => c.length));
+        },
+        append(): never {
+          throw new CtxwinError("ERR_INTERNAL", "SequenceBatch: append: a per-sequence batch is appended to through its perSequence caches");
+        },
+      };
+    });
   }
 }
 
@@ -248,12 +286,6 @@ export class Attention extends Module {
         k = F.concat(F.repeatBatch(this.prefixKeys!, B), k, 1);
         v = F.concat(F.repeatBatch(this.prefixValues!, B), v, 1);
       }
-      if (cache) {
-        const all = cache.append(k.value, v.value);
-        k = new Variable(all.k);
-        v = new Variable(all.v);
-      }
-
       let opts: AttentionOptions = {
         causal: true,
         softmaxScale: (call.scaleMultiplier ?? 1) / Math.sqrt(D),
@@ -262,9 +294,41 @@ export class Attention extends Module {
       };
       if (call.window) opts.window = call.window;
       if (call.onOptions) opts = call.onOptions(layer, opts);
-      let o = F.attention(q, k, v, opts);
+      let o: Variable;
+      if (cache?.perSequence) {
+        o = new Variable(attendPerSequence(q.value, k.value, v.value, cache.perSequence, opts));
+      } else {
+        if (cache) {
+          const all = cache.append(k.value, v.value);
+          k = new Variable(all.k);
+          v = new Variable(all.v);
+        }
+        o = F.attention(q, k, v, opts);
+      }
       if (call.onHeads) o = call.onHeads(layer, o) ?? o;
       return this.o.forward(F.reshape(o, [B, T, H * D]));
     });
   }
+}
+
+/**
+ * Attention of a batch whose sequences have caches of their own (inference): sequence b's new
+ * keys/values go to caches[b], and its queries attend to that cache alone (at its own positions).
+ * Returns o [B, T, Hq, D].
+ */
+function attendPerSequence(q: Tensor, k: Tensor, v: Tensor, caches: readonly LayerKV[], opts: AttentionOptions): Tensor {
+  const B = q.shape[0]!;
+  if (caches.length !== B) throw new CtxwinError("ERR_ARG", `Attention.forward: cache: expected ${B} per-sequence caches (the batch), got ${caches.length}`);
+  const out = ops.fill(q, 0);
+  caches.forEach((c, b) => {
+    using qb = ops.slice(q, 0, b, b + 1);
+    using kb = ops.slice(k, 0, b, b + 1);
+    using vb = ops.slice(v, 0, b, b + 1);
+    const all = c.append(kb, vb);
+    using ka = all.k;
+    using va = all.v;
+    using ob = attentionOp(qb, ka, va, opts);
+    ops.copyInto(out, ob, 0, b);
+  });
+  return out;
 }

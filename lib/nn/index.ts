@@ -27,5 +27,5 @@ export { type CrossEntropyOptions } from "./functional.js";
 export { Module, ModuleList } from "./module.js";
 export { Builder, randomInit, type WeightFactory, type WeightKind, type RandomInitOptions } from "./init.js";
 export { Linear, Embedding, RMSNorm, LayerNorm, MLP, type Norm, type MLPOptions, type LoraState } from "./layers.js";
-export { Attention, KVCache, LayerCache, type LayerKV, type AttentionCall, type AttentionConfig } from "./attention.js";
+export { Attention, KVCache, LayerCache, SequenceBatch, type LayerKV, type ModelKV, type AttentionCall, type AttentionConfig } from "./attention.js";
 export { Block, type BlockParts } from "./block.js";

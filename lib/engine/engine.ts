@@ -1,0 +1,398 @@
+/**
+ * A batching engine: one model, many concurrent generations. A scheduler loop runs, per turn,
+ * one chunk of prefill for each request still reading its prompt (chunked prefill: a long prompt
+ * does not stall the others) and ONE decode step for every request that is generating, batched
+ * (continuous batching): requests join between steps and finish independently.
+ *
+ * Each request owns a KVCache; a decode step runs the model on [B, 1] tokens with a
+ * SequenceBatch over those caches, so the projections and MLPs are batched and attention runs per
+ * sequence at its own positions (lib/nn/attention.ts). Requests with different positional
+ * overrides (a YaRN factor, a window) cannot share a kernel call: a step runs one batch per
+ * distinct override.
+ *
+ * Backpressure: more than maxQueue waiting requests, a prompt plus maxNewTokens beyond maxContext,
+ * or a closed engine are refused at once (synchronously, with a CtxwinError). An aborted request
+ * (its AbortSignal, or its consumer leaving the loop) frees its cache at the next turn.
+ */
+import { CtxwinError, show } from "../errors.js";
+import type { Positional } from "../positional.js";
+import { noGradSliced } from "../nn/autograd.js";
+import { KVCache, SequenceBatch } from "../nn/attention.js";
+import type { CausalLM } from "../models/causal_lm.js";
+import { loadModel } from "../models/load.js";
+import type { Device } from "../tensor.js";
+import { checkSampling, sampleToken, type SamplingOptions } from "../infer/sampling.js";
+import { perplexity, type PerplexityOptions, type PerplexityResult } from "../infer/perplexity.js";
+import { checkSeed, Rng } from "../util/rng.js";
+import { LatencyWindow, type EngineStats } from "./stats.js";
+
+export interface EngineOptions {
+  /** The model to serve (the engine does not dispose it), or… */
+  model?: CausalLM;
+  /** …a model directory to load (HF or ctxwin format; the engine owns and disposes it). */
+  dir?: string;
+  /** Device for `dir`. Default "cpu". */
+  device?: Device;
+  /** Requests generating at once (one decode batch). Default 8. */
+  maxBatch?: number;
+  /** Longest prompt + maxNewTokens a request may ask for. Default 4096. */
+  maxContext?: number;
+  /** Requests waiting for a slot before new ones are refused (ERR_BUSY). Default 64. */
+  maxQueue?: number;
+  /** Prompt tokens a request prefills per scheduler turn. Default 256. */
+  prefillChunk?: number;
+}
+
+export interface EngineGenerateOptions extends SamplingOptions {
+  /** Tokens to generate at most. */
+  maxNewTokens: number;
+  /** Sampling seed (default 0): the same tokens as generate() with this seed. */
+  seed?: number;
+  /** Stop token ids (not yielded). */
+  stop?: readonly number[];
+  /** Aborts the request: its stream throws ERR_ABORTED and its cache is freed. */
+  signal?: AbortSignal;
+  /** Positional override for this request (e.g. a YaRN factor). */
+  positional?: Positional;
+  /** Sliding window override (null: none). */
+  window?: number | null;
+}
+
+type State = "queued" | "prefill" | "decode" | "done";
+
+/** One request's state and its token channel to the consumer. */
+class Request {
+  state: State = "queued";
+  cache: KVCache | null = null;
+  prefilled = 0;
+  readonly generated: number[] = [];
+  last = -1;
+  readonly rng: Rng;
+  readonly group: string;
+  readonly submitted = performance.now();
+  firstTokenAt = 0;
+  lastTokenAt = 0;
+  error: Error | null = null;
+  #buffer: number[] = [];
+  #ended = false;
+  #wake: (() => void) | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly prompt: readonly number[],
+    readonly opts: EngineGenerateOptions,
+  ) {
+    this.rng = new Rng(opts.seed ?? 0);
+    this.group = JSON.stringify([opts.positional ?? null, opts.window ?? null]);
+  }
+  push(token: number): void {
+    this.#buffer.push(token);
+    this.#notify();
+  }
+  end(error: Error | null = null): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.error = error;
+    this.#notify();
+  }
+  get ended(): boolean {
+    return this.#ended;
+  }
+  #notify(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+  /** The next token, or null at the end (throws the request's error). */
+  async next(): Promise<number | null> {
+    for (;;) {
+      if (this.#buffer.length) return this.#buffer.shift()!;
+      if (this.#ended) {
+        if (this.error) throw this.error;
+        return null;
+      }
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+}
+
+const posInt = (fn: string, name: string, v: unknown, dflt: number): number => {
+  const x = v ?? dflt;
+  if (typeof x !== "number" || !Number.isInteger(x) || x < 1) throw new CtxwinError("ERR_ARG", `${fn}: ${name}: expected an integer >= 1, got ${show(v)}`);
+  return x;
+};
+
+export class Engine {
+  readonly model: CausalLM;
+  readonly maxBatch: number;
+  readonly maxContext: number;
+  readonly maxQueue: number;
+  readonly prefillChunk: number;
+  readonly #ownsModel: boolean;
+  #queue: Request[] = [];
+  #active: Request[] = [];
+  #nextId = 1;
+  #closed = false;
+  #loop: Promise<void> | null = null;
+  #wakeLoop: (() => void) | null = null;
+  #stats = { completed: 0, aborted: 0, failed: 0, generated: 0, prompt: 0, steps: 0 };
+  #ttft = new LatencyWindow();
+  #perToken = new LatencyWindow();
+  #recent: { at: number; tokens: number }[] = [];
+
+  /** @internal use createEngine */
+  constructor(model: CausalLM, opts: EngineOptions, ownsModel: boolean) {
+    const fn = "createEngine";
+    this.model = model;
+    this.maxBatch = posInt(fn, "maxBatch", opts.maxBatch, 8);
+    this.maxContext = posInt(fn, "maxContext", opts.maxContext, 4096);
+    this.maxQueue = posInt(fn, "maxQueue", opts.maxQueue, 64);
+    this.prefillChunk = posInt(fn, "prefillChunk", opts.prefillChunk, 256);
+    this.#ownsModel = ownsModel;
+  }
+
+  /**
+   * Streams the generated token ids of `prompt` (prompt excluded). Throws at once (not when
+   * iterated) when the engine is closed (ERR_CLOSED), the queue is full (ERR_BUSY) or the request
+   * is too long or malformed (ERR_ARG). Leaving the loop early aborts the request.
+   */
+  generate(prompt: readonly number[], opts: EngineGenerateOptions): AsyncGenerator<number, void, undefined> {
+    const req = this.#submit(prompt, opts);
+    return this.#stream(req);
+  }
+
+  /** All generated tokens of one request. */
+  async complete(prompt: readonly number[], opts: EngineGenerateOptions): Promise<number[]> {
+    const out: number[] = [];
+    for await (const t of this.generate(prompt, opts)) out.push(t);
+    return out;
+  }
+
+  /** Perplexity of `tokens` on the engine's model (runs beside the generations, not batched with them). */
+  perplexity(tokens: readonly number[], opts: PerplexityOptions): Promise<PerplexityResult> {
+    if (this.#closed) throw new CtxwinError("ERR_CLOSED", "engine.perplexity: the engine is closed");
+    return perplexity(this.model, tokens, opts);
+  }
+
+  /** Queue, activity, throughput and latency figures. */
+  stats(): EngineStats {
+    const now = performance.now();
+    this.#recent = this.#recent.filter((r) => now - r.at <= 10_000);
+    const span = this.#recent.length ? Math.max(1, now - this.#recent[0]!.at) : 1;
+    const tokens = this.#recent.reduce((a, r) => a + r.tokens, 0);
+    return {
+      queued: this.#queue.length,
+      active: this.#active.length,
+      completed: this.#stats.completed,
+      aborted: this.#stats.aborted,
+      failed: this.#stats.failed,
+      promptTokens: this.#stats.prompt,
+      generatedTokens: this.#stats.generated,
+      decodeSteps: this.#stats.steps,
+      tokensPerSecond: (tokens / span) * 1000,
+      timeToFirstTokenMs: this.#ttft.summary(),
+      perTokenMs: this.#perToken.summary(),
+      closed: this.#closed,
+    };
+  }
+
+  /**
+   * Stops accepting requests; `cancel` aborts the running ones (ERR_CLOSED), otherwise they run
+   * to their end. Resolves when the loop has stopped and every cache is freed (and the model, if
+   * the engine loaded it).
+   */
+  async close(opts: { cancel?: boolean } = {}): Promise<void> {
+    this.#closed = true;
+    if (opts.cancel) {
+      for (const r of [...this.#queue, ...this.#active]) this.#finish(r, new CtxwinError("ERR_CLOSED", "engine closed: the request was cancelled"));
+    }
+    this.#kick();
+    await this.#loop;
+    if (this.#ownsModel) this.model.dispose();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #submit(prompt: readonly number[], opts: EngineGenerateOptions): Request {
+    const fn = "engine.generate";
+    if (this.#closed) throw new CtxwinError("ERR_CLOSED", `${fn}: the engine is closed`);
+    const V = this.model.config.vocabSize;
+    if (!Array.isArray(prompt) || prompt.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: prompt: expected a non-empty array of token ids, got ${show(prompt)}`);
+    prompt.forEach((t, i) => {
+      if (!Number.isInteger(t) || t < 0 || t >= V) throw new CtxwinError("ERR_ARG", `${fn}: prompt[${i}]: expected a token id in [0, ${V}), got ${show(t)}`);
+    });
+    if (!opts || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with maxNewTokens, got ${show(opts)}`);
+    if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1) throw new CtxwinError("ERR_ARG", `${fn}: maxNewTokens: expected an integer >= 1, got ${show(opts.maxNewTokens)}`);
+    checkSampling(fn, opts);
+    if (opts.seed !== undefined) checkSeed(fn, opts.seed);
+    if (opts.stop !== undefined && (!Array.isArray(opts.stop) || opts.stop.some((t) => !Number.isInteger(t)))) {
+      throw new CtxwinError("ERR_ARG", `${fn}: stop: expected an array of token ids, got ${show(opts.stop)}`);
+    }
+    const need = prompt.length + opts.maxNewTokens;
+    if (need > this.maxContext) {
+      throw new CtxwinError("ERR_ARG", `${fn}: prompt + maxNewTokens: expected at most maxContext = ${this.maxContext} tokens, got ${prompt.length} + ${opts.maxNewTokens} = ${need}`);
+    }
+    if (opts.signal?.aborted) throw new CtxwinError("ERR_ABORTED", `${fn}: the signal was already aborted`);
+    if (this.#queue.length >= this.maxQueue) {
+      throw new CtxwinError("ERR_BUSY", `${fn}: the queue is full (${this.#queue.length} requests waiting, maxQueue ${this.maxQueue}); retry later`);
+    }
+    const req = new Request(this.#nextId++, [...prompt], opts);
+    opts.signal?.addEventListener("abort", () => this.#abort(req), { once: true });
+    this.#queue.push(req);
+    this.#ensureLoop();
+    return req;
+  }
+
+  async *#stream(req: Request): AsyncGenerator<number, void, undefined> {
+    try {
+      for (;;) {
+        const t = await req.next();
+        if (t === null) return;
+        yield t;
+      }
+    } finally {
+      if (!req.ended) this.#abort(req); // the consumer left early
+    }
+  }
+
+  #abort(req: Request): void {
+    if (req.ended) return;
+    // the loop frees the cache at its next turn; a queued request never got one
+    req.end(new CtxwinError("ERR_ABORTED", `engine.generate: request ${req.id} was aborted`));
+    this.#kick();
+  }
+
+  /** Ends a request (error: failed or aborted) and frees its cache. Idempotent. */
+  #finish(req: Request, error: Error | null): void {
+    if (req.state === "done") return;
+    const wasAborted = req.ended && req.error?.message.includes("aborted");
+    req.end(error);
+    req.state = "done";
+    req.cache?.dispose();
+    req.cache = null;
+    const e = req.error;
+    if (!e) this.#stats.completed++;
+    else if (wasAborted || (e instanceof CtxwinError && (e.code === "ERR_ABORTED" || e.code === "ERR_CLOSED"))) this.#stats.aborted++;
+    else this.#stats.failed++;
+  }
+
+  #kick(): void {
+    const w = this.#wakeLoop;
+    this.#wakeLoop = null;
+    w?.();
+  }
+
+  #ensureLoop(): void {
+    if (this.#loop) {
+      this.#kick();
+      return;
+    }
+    this.#loop = this.#run().finally(() => {
+      this.#loop = null;
+    });
+  }
+
+  async #run(): Promise<void> {
+    for (;;) {
+      // requests that ended from outside (aborted / cancelled) leave, with their caches
+      for (const r of [...this.#queue, ...this.#active]) if (r.ended) this.#finish(r, r.error);
+      this.#queue = this.#queue.filter((r) => r.state !== "done");
+      this.#active = this.#active.filter((r) => r.state !== "done");
+      while (this.#active.length < this.maxBatch && this.#queue.length) {
+        const r = this.#queue.shift()!;
+        r.state = "prefill";
+        r.cache = this.model.createCache(this.model.prefixLength + r.prompt.length + r.opts.maxNewTokens);
+        this.#active.push(r);
+      }
+      if (this.#active.length === 0) {
+        if (this.#closed || this.#queue.length === 0) return;
+        continue;
+      }
+      const prefill = this.#active.filter((r) => r.state === "prefill");
+      const decode = this.#active.filter((r) => r.state === "decode");
+      for (const r of prefill) await this.#guard([r], () => this.#prefillChunk(r));
+      const groups = new Map<string, Request[]>();
+      for (const r of decode) {
+        if (r.ended) continue;
+        const g = groups.get(r.group) ?? [];
+        g.push(r);
+        groups.set(r.group, g);
+      }
+      for (const g of groups.values()) await this.#guard(g, () => this.#decodeStep(g));
+      if (prefill.length === 0 && decode.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Runs one unit of work; if it throws, its requests fail with the error (the loop goes on). */
+  async #guard(reqs: Request[], work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (e) {
+      const err = e instanceof Error ? e : new CtxwinError("ERR_INTERNAL", String(e));
+      for (const r of reqs) this.#finish(r, err);
+    }
+  }
+
+  async #prefillChunk(r: Request): Promise<void> {
+    if (r.ended) return;
+    const end = Math.min(r.prompt.length, r.prefilled + this.prefillChunk);
+    const ids = r.prompt.slice(r.prefilled, end);
+    using logits = await noGradSliced(this.model.logitsSteps([ids], { cache: r.cache!, lastOnly: true, positional: r.opts.positional, window: r.opts.window }));
+    r.prefilled = end;
+    this.#stats.prompt += ids.length;
+    if (end < r.prompt.length) return;
+    const row = await logits.value.data();
+    r.state = "decode";
+    this.#emit(r, sampleToken(row, r.opts, r.rng));
+  }
+
+  async #decodeStep(group: Request[]): Promise<void> {
+    const live = group.filter((r) => !r.ended);
+    if (live.length === 0) return;
+    const { positional, window } = live[0]!.opts;
+    const batch = new SequenceBatch(live.map((r) => r.cache!));
+    using logits = await noGradSliced(this.model.logitsSteps(live.map((r) => [r.last]), { cache: batch, lastOnly: true, positional, window }));
+    const data = await logits.value.data();
+    const V = this.model.config.vocabSize;
+    this.#stats.steps++;
+    live.forEach((r, b) => this.#emit(r, sampleToken(data.subarray(b * V, (b + 1) * V), r.opts, r.rng)));
+  }
+
+  /** A sampled token: stop, or hand it over (and finish at maxNewTokens). */
+  #emit(r: Request, token: number): void {
+    if (r.ended) return;
+    const now = performance.now();
+    if (r.opts.stop?.includes(token)) {
+      this.#finish(r, null);
+      return;
+    }
+    if (r.generated.length === 0) {
+      r.firstTokenAt = now;
+      this.#ttft.add(now - r.submitted);
+    } else this.#perToken.add(now - r.lastTokenAt);
+    r.lastTokenAt = now;
+    r.generated.push(token);
+    r.last = token;
+    this.#stats.generated++;
+    this.#recent.push({ at: now, tokens: 1 });
+    if (this.#recent.length > 10_000) this.#recent.splice(0, this.#recent.length - 10_000);
+    r.push(token);
+    if (r.generated.length >= r.opts.maxNewTokens) this.#finish(r, null);
+  }
+}
+
+/** Starts an engine over a model (or a model directory it loads and owns). */
+export async function createEngine(opts: EngineOptions): Promise<Engine> {
+  const fn = "createEngine";
+  if (!opts || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with model or dir, got ${show(opts)}`);
+  if (!!opts.model === !!opts.dir) throw new CtxwinError("ERR_ARG", `${fn}: expected exactly one of model and dir, got ${opts.model ? "both" : "neither"}`);
+  if (opts.model) return new Engine(opts.model, opts, false);
+  if (typeof opts.dir !== "string") throw new CtxwinError("ERR_ARG", `${fn}: dir: expected a model directory, got ${show(opts.dir)}`);
+  const model = await loadModel(opts.dir, { device: opts.device });
+  try {
+    return new Engine(model, opts, true);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
