@@ -4,6 +4,7 @@
  *   ctxwin doctor        backends found, CPU features and threads, CUDA or the reason it is unavailable
  *   ctxwin study [...]   the context-extension study (lib/study): trains, evaluates, writes a report
  *   ctxwin analyze heads head activation maps of a model on task JSONL (lib/analyze)
+ *   ctxwin serve         the model over HTTP with continuous batching (lib/serve)
  *   ctxwin report DIR    re-renders DIR/report.html (and the summary table) from DIR/report.json
  *   ctxwin --version
  * Arguments are parsed with node:util parseArgs; every command has --help (or `ctxwin help CMD`).
@@ -19,6 +20,7 @@ import { renderStudyReport } from "./study/render.js";
 import { reportCommand as renderReportCommand } from "./report/index.js";
 import { parseCommand } from "./util/args.js";
 import { analyzeCommand, ANALYZE_HELP, ANALYZE_HEADS_HELP } from "./analyze/command.js";
+import { serveCommand, SERVE_HELP } from "./serve/command.js";
 
 const USAGE = `usage: ctxwin <command> [options]   (ctxwin <command> --help for its options)
 
@@ -29,6 +31,8 @@ commands:
   analyze heads  head activation maps (Γᵀ∂L/∂Γ per layer × head) of a model on JSONL tasks:
               Gini, decomposition of a task's map into the others', head clusters; --before/--after
               compares two checkpoints (seed 002)
+  serve       serve a model over HTTP (OpenAI-style completions, SSE streaming, perplexity,
+              Prometheus metrics) with continuous batching
   report DIR  re-render DIR/report.html and the summary table from DIR/report.json
   --version   print the version`;
 
@@ -52,6 +56,7 @@ options:
   -h, --help        this help`,
   analyze: ANALYZE_HELP,
   "analyze heads": ANALYZE_HEADS_HELP,
+  serve: SERVE_HELP,
   report: `usage: ctxwin report DIR
 
 Re-renders DIR/report.html and prints the summary table from DIR/report.json (a study's output
@@ -250,6 +255,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "study") return studyCommand(argv.slice(1));
   if (cmd === "report") return reportCommand(argv.slice(1));
   if (cmd === "analyze") return analyzeCommand(argv.slice(1), version());
+  if (cmd === "serve") return serveCommand(argv.slice(1));
   if (cmd === undefined || cmd === "--help" || cmd === "-h") {
     console.log(USAGE);
     return cmd === undefined ? 1 : 0;
