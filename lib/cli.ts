@@ -4,6 +4,7 @@
  *   ctxwin doctor        backends found, CPU features and threads, CUDA or the reason it is unavailable
  *   ctxwin study [...]   the context-extension study (lib/study): trains, evaluates, writes a report
  *   ctxwin report DIR    re-renders DIR/report.html (and the summary table) from DIR/report.json
+ *   ctxwin analyze positional --model DIR [...]   positional vectors of a model (lib/analyze)
  *   ctxwin --version
  * Arguments are parsed with node:util parseArgs; every command has --help (or `ctxwin help CMD`).
  */
@@ -17,6 +18,8 @@ import { PRESET_NAMES, type PresetName } from "./study/presets.js";
 import { runStudy } from "./study/study.js";
 import { renderStudyReport } from "./study/render.js";
 import { reportCommand as renderReportCommand } from "./report/index.js";
+import { ANALYZE_HELP, POSITIONAL_HELP, parsePositionalArgs } from "./analyze/args.js";
+import { runAnalyzePositional } from "./analyze/command.js";
 
 const USAGE = `usage: ctxwin <command> [options]   (ctxwin <command> --help for its options)
 
@@ -25,6 +28,9 @@ commands:
   study       the context-extension study: train NoPE / RoPE / ALiBi / window models, evaluate
               ALiBi-PI, PI, NTK, YaRN, positional-vector replacement, window extension (+ passkey)
   report DIR  re-render DIR/report.html and the summary table from DIR/report.json
+  analyze positional --model DIR
+              positional vectors of a model (seed 001): formation, PCA, anchors, sinks, decay,
+              out-of-distribution past the trained length, under extension methods
   --version   print the version`;
 
 const HELP: Record<string, string> = {
@@ -45,6 +51,8 @@ options:
   --out DIR         output directory; trained models are cached there (default ./ctxwin-study)
   --seed N          seed of the data split, the weights and the passkeys (default 0)
   -h, --help        this help`,
+  analyze: ANALYZE_HELP,
+  "analyze positional": POSITIONAL_HELP,
   report: `usage: ctxwin report DIR
 
 Re-renders DIR/report.html and prints the summary table from DIR/report.json (a study's output
@@ -162,6 +170,38 @@ async function reportCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+async function analyzeCommand(args: string[]): Promise<number> {
+  const [what, ...rest] = args;
+  if (what === undefined || what === "--help" || what === "-h") {
+    console.log(ANALYZE_HELP);
+    return what === undefined ? 1 : 0;
+  }
+  if (what !== "positional") throw new CtxwinError("ERR_ARG", `analyze: expected an analysis (positional), got ${JSON.stringify(what)} (ctxwin analyze --help lists them)`);
+  const a = parsePositionalArgs(rest);
+  if (a === null) {
+    console.log(POSITIONAL_HELP);
+    return 0;
+  }
+  const controller = new AbortController();
+  const onSigint = () => {
+    console.error("\nctxwin analyze positional: interrupted (nothing written)");
+    controller.abort();
+    process.exit(130);
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    const started = Date.now();
+    const res = await runAnalyzePositional({ ...a, signal: controller.signal });
+    console.log(res.summary);
+    console.log("");
+    console.log(`report: ${res.json}, ${res.html}`);
+    console.log(`wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return 0;
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}
+
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
 }
@@ -251,12 +291,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === "study") return studyCommand(argv.slice(1));
   if (cmd === "report") return reportCommand(argv.slice(1));
+  if (cmd === "analyze") return analyzeCommand(argv.slice(1));
   if (cmd === undefined || cmd === "--help" || cmd === "-h") {
     console.log(USAGE);
     return cmd === undefined ? 1 : 0;
   }
   if (cmd === "help") {
-    const topic = argv[1];
+    const topic = argv.slice(1).join(" ");
     console.log(topic && HELP[topic] ? HELP[topic] : USAGE);
     return 0;
   }

@@ -147,6 +147,12 @@ export interface AttentionCall {
   onHeads?: (layer: number, o: Variable) => Variable | void;
   /** Final say on the kernel options of this call. */
   onOptions?: (layer: number, opts: AttentionOptions) => AttentionOptions;
+  /**
+   * Reads the kernel's inputs: q [B, T, Hq, D] and k [B, Tk, Hkv, D] (prefix and cached keys
+   * included, unrotated) with the final kernel options, just before the attention call. The
+   * tensors belong to the forward: use them (e.g. enqueue ops on them) within the call.
+   */
+  onQK?: (layer: number, q: Tensor, k: Tensor, opts: AttentionOptions) => void;
 }
 
 export interface AttentionConfig {
@@ -291,6 +297,7 @@ export class Attention extends Module {
     };
     if (call.window) opts.window = call.window;
     if (call.onOptions) opts = call.onOptions(layer, opts);
+    call.onQK?.(layer, q.value, k.value, opts);
     let o = F.attention(q, k, v, opts);
     q.release();
     k.release();

@@ -32,6 +32,28 @@ export function visibleWidth(s: string): number {
   return [...s.replace(ANSI, "")].length;
 }
 
+/**
+ * A fixed-width table: the header in bold, a rule, then the rows; the first column left-aligned,
+ * the others right-aligned (or as `align` says); `highlight[r][k]` cells in bold green. Widths
+ * count visible characters (ANSI codes ignored). Returns the lines.
+ */
+export function textTable(header: string[], rows: string[][], opts: { color?: boolean; highlight?: boolean[][]; align?: ("left" | "right")[] } = {}): string[] {
+  const color = opts.color ?? defaultColor();
+  const c = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const widths = header.map((h, k) => Math.max(visibleWidth(h), ...rows.map((r) => visibleWidth(r[k] ?? ""))));
+  const sep = "  ";
+  const fmtRow = (cells: string[], hl: boolean[] = []) =>
+    cells
+      .map((cell, k) => {
+        const left = (opts.align?.[k] ?? (k === 0 ? "left" : "right")) === "left";
+        const padded = left ? padEnd(cell, widths[k]!) : padStart(cell, widths[k]!);
+        return hl[k] ? c("1;32", padded) : padded;
+      })
+      .join(sep)
+      .trimEnd();
+  return [c("1", fmtRow(header)), c("2", widths.map((w) => "-".repeat(w)).join(sep)), ...rows.map((r, i) => fmtRow(r, opts.highlight?.[i]))];
+}
+
 function padEnd(s: string, w: number): string {
   return s + " ".repeat(Math.max(0, w - visibleWidth(s)));
 }
@@ -63,24 +85,12 @@ export function renderTerminalSummary(report: StudyReport, opts: TerminalOptions
     });
     return { cells: [m.label ?? m.id, ...cells, pk.map((s, j) => padStart(s, pkWidths[j]!)).join(" "), formatSeconds(m.wallSeconds)], best: [false, ...lengths.map((_, i) => best[i]!.has(mi)), false, false] };
   });
-  const widths = header.map((h, k) => Math.max(visibleWidth(h), ...rows.map((r) => visibleWidth(r.cells[k]!))));
-  const sep = "  ";
-  const fmtRow = (cells: string[], hl: boolean[] = []) =>
-    cells
-      .map((cell, k) => {
-        const padded = k === 0 ? padEnd(cell, widths[k]!) : padStart(cell, widths[k]!);
-        return hl[k] ? c("1;32", padded) : padded;
-      })
-      .join(sep)
-      .trimEnd();
   const out: string[] = [];
   const title = `ctxwin study: ${report.preset} preset, seed ${report.seed}, ${report.device}, L = ${L}`;
   out.push(bold(title));
   if (report.config && report.config.interrupted) out.push(c("33", `PARTIAL REPORT: ${String(report.config.interrupted)}`));
   out.push("");
-  out.push(bold(fmtRow(header)));
-  out.push(dim(widths.map((w) => "-".repeat(w)).join(sep)));
-  for (const r of rows) out.push(fmtRow(r.cells, r.best));
+  out.push(...textTable(header, rows.map((r) => r.cells), { color, highlight: rows.map((r) => r.best) }));
   out.push("");
   const ev = report.evaluation;
   const evText = ev && Array.isArray(ev.documents) ? ` (${ev.documents.length} documents, ${ev.windows} windows × ${ev.targets} targets)` : "";
