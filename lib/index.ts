@@ -169,3 +169,8 @@ export {
   type LoadedCheckpoint,
   type TrainerState,
 } from "./train/index.js";
+
+// Analyses: seed 001's positional vectors (`ctxwin analyze positional`).
+export { analyzePositional, type AnalyzePositionalOptions } from "./analyze/positional.js";
+export { runAnalyzePositional, type AnalyzePositionalCommand, type AnalyzePositionalResult } from "./analyze/command.js";
+export type { PositionalReport, Observation as PositionalObservation, ModelKind } from "./analyze/report_schema.js";

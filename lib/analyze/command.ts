@@ -145,6 +145,8 @@ export async function runAnalyzePositional(o: AnalyzePositionalCommand): Promise
       relabel(e, `${CMD}: `);
     }
     const stream = encodeCorpus(tok, corpus);
+    const need = lengths[lengths.length - 1]! - (tok.bosId === undefined ? 0 : 1) + 1;
+    if (stream.length < need) throw new CtxwinError("ERR_ARG", `${CMD}: --corpus: expected text of at least ${need} tokens (a window of the longest length ${lengths[lengths.length - 1]}), got ${stream.length} tokens in ${corpus.source}`);
     progress.done(`${corpus.documents.length} documents, ${stream.length} tokens`);
 
     let report: PositionalReport;

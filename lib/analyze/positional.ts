@@ -105,6 +105,22 @@ export async function analyzePositional(model: CausalLM, opts: AnalyzePositional
   const numLayers = model.numLayers;
   const V = Math.min(L, W > 0 ? W : L);
 
+  // the methods are checked before anything runs (PV replacement reads the base vectors when it runs)
+  let est: PositionalEstimate | null = null;
+  const specs = opts.methods?.map((m) => (typeof m === "string" ? parseMethodSpec(m) : m)) ?? null;
+  const { methods: defs, skipped } = resolveMethods(specs, {
+    kind,
+    L,
+    W,
+    lengths,
+    numLayers,
+    pv: () => {
+      if (!est) throw new CtxwinError("ERR_INTERNAL", "analyzePositional: positional vectors used before they were measured");
+      return est;
+    },
+    study: opts.studyParams ?? null,
+  });
+
   // ---------------------------------------------------------------- the windows (paired across runs)
   const rng = new Rng(seed);
   const windows: number[][] = [];
@@ -162,18 +178,19 @@ export async function analyzePositional(model: CausalLM, opts: AnalyzePositional
 
   // ---------------------------------------------------------------- the model as trained
   const base = await run("as trained", maxLen);
-  const est = base.res.estimate;
+  const baseEst = base.res.estimate;
+  est = baseEst;
   const bucketWidth = Math.max(1, Math.ceil(maxLen / 64));
   const simPositions = samplePositions(maxLen, 24);
   const refHi = Math.min(L, maxLen);
-  const clouds = est.vectors.map((p) => cloudStats(p, est.dim, K, refHi));
-  const layers: LayerGeometry[] = est.vectors.map((p, l) => {
-    const d = est.dim;
+  const clouds = baseEst.vectors.map((p) => cloudStats(p, baseEst.dim, K, refHi));
+  const layers: LayerGeometry[] = baseEst.vectors.map((p, l) => {
+    const d = baseEst.dim;
     const { scores, spread } = anchorScores(p, d, refHi, K);
     const r = clouds[l]!.radius;
     const inRange = oodDistances(p, 0, refHi, p, K, refHi, d, r, true);
     const beyond = maxLen > L ? oodDistances(p, L, maxLen, p, K, refHi, d, r) : [];
-    const within = mean(Array.from(est.withinVariance[l]!.subarray(K, refHi)));
+    const within = mean(Array.from(baseEst.withinVariance[l]!.subarray(K, refHi)));
     let norms = 0;
     for (let t = 0; t < refHi; t++) {
       let s = 0;
@@ -182,7 +199,7 @@ export async function analyzePositional(model: CausalLM, opts: AnalyzePositional
     }
     return {
       layer: l,
-      signal: positionalSignal(est, l, 1, refHi).signal,
+      signal: positionalSignal(baseEst, l, 1, refHi).signal,
       meanNorm: norms,
       anchorScores: scores,
       spread,
@@ -192,14 +209,14 @@ export async function analyzePositional(model: CausalLM, opts: AnalyzePositional
       ood: bucketize([...inRange, ...beyond], 0, bucketWidth),
       oodInRange: nullable(mean(inRange.slice(Math.floor(refHi / 2)))),
       oodBeyond: lengths.filter((T) => T > L).map((T) => ({ length: T, mean: nullable(mean(beyond.slice(0, T - L))) })),
-      noiseFloor: r > 0 && Number.isFinite(within) ? Math.sqrt((2 * within) / est.samples) / r : null,
+      noiseFloor: r > 0 && Number.isFinite(within) ? Math.sqrt((2 * within) / baseEst.samples) / r : null,
     };
   });
   const fits: PcaFit[] = [];
   const pcaStride = Math.max(1, Math.ceil((maxLen - K) / 400));
   const pcaPositions = Array.from({ length: Math.ceil((maxLen - K) / pcaStride) }, (_, i) => K + i * pcaStride);
-  const pca: LayerPca[] = est.vectors.map((p, l) => {
-    const fit = fitPca(p, est.dim, 2, [K, maxLen]);
+  const pca: LayerPca[] = baseEst.vectors.map((p, l) => {
+    const fit = fitPca(p, baseEst.dim, 2, [K, maxLen]);
     fits.push(fit);
     const sc = projectRows(fit, p, K, maxLen);
     return { layer: l, explained: fit.explained, positions: pcaPositions, x: pcaPositions.map((t) => sc[0]![t - K]!), y: pcaPositions.map((t) => (sc[1] ?? [])[t - K] ?? 0) };
@@ -207,14 +224,12 @@ export async function analyzePositional(model: CausalLM, opts: AnalyzePositional
   const pcaLayers = [...new Set(Array.from({ length: Math.min(4, numLayers) }, (_, i) => Math.round(((i + 1) * numLayers) / Math.min(4, numLayers))))];
 
   // ---------------------------------------------------------------- the extension methods
-  const specs = opts.methods?.map((m) => (typeof m === "string" ? parseMethodSpec(m) : m)) ?? null;
-  const { methods: defs, skipped } = resolveMethods(specs, { kind, L, W, lengths, numLayers, pv: () => est, study: opts.studyParams ?? null });
   const methods: MethodReport[] = [];
   for (const m of defs) {
     const rep: MethodReport = { id: m.id, label: m.label, description: m.description, seed: m.seed, params: m.params, paramSources: m.paramSources, lengths: [] };
     for (const T of m.lengths) {
       const r = await run(`${m.id} at ${T}`, T, m.at(T));
-      rep.lengths.push({ ...r.report, ...methodGeometry(r.res.estimate, est, clouds, { L: refHi, T, K, bucketWidth, fits, pcaLayers, stride: Math.max(1, Math.ceil((T - L) / 200)) }) });
+      rep.lengths.push({ ...r.report, ...methodGeometry(r.res.estimate, baseEst, clouds, { L: refHi, T, K, bucketWidth, fits, pcaLayers, stride: Math.max(1, Math.ceil((T - L) / 200)) }) });
     }
     methods.push(rep);
   }
