@@ -55,8 +55,8 @@ options:
   "analyze positional": POSITIONAL_HELP,
   report: `usage: ctxwin report DIR
 
-Re-renders DIR/report.html and prints the summary table from DIR/report.json (a study's output
-directory, or the report.json itself).`,
+Re-renders DIR/report.html and prints the summary table from DIR/report.json (the output
+directory of a study or of an analysis, or the report.json itself).`,
 };
 
 interface StudyArgs {

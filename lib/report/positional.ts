@@ -74,8 +74,8 @@ function formationSection(r: PositionalReport): string {
     title: "Positional signal S per layer",
     x: layers.map((g) => g.layer),
     series: [
-      { label: "S (spread over positions / noise)", values: layers.map((g) => g.signal) },
-      { label: "no positional information (S = 1)", values: layers.map(() => 1), dash: "5 4", color: "#8a909c" },
+      { label: "S", values: layers.map((g) => g.signal) },
+      { label: "S = 1: no position", values: layers.map(() => 1), dash: "5 4", color: "#8a909c" },
     ],
     xLabel: "layer (0 = embeddings)",
     yLabel: "S",
@@ -303,7 +303,7 @@ function methodsSection(r: PositionalReport): string {
             ...b.positions.filter((t) => t < L).map((t) => ({ x: b.x[b.positions.indexOf(t)]!, y: b.y[b.positions.indexOf(t)]!, color: "#c8ccd4", tip: `as trained, position ${t}` })),
             ...p.positions.map((t, i) => ({ x: p.x[i]!, y: p.y[i]!, color: viridis((t - L) / Math.max(1, last.length - L)), shape: "triangle" as const, tip: `${m.id}, position ${t}` })),
           ];
-          return `<figure class="small">${scatterChart({ title: `${m.id} at ${lengthLabel(last.length, L)}, layer ${p.layer}`, points, xLabel: "PC1", yLabel: "PC2", legend: [{ label: "trained (as trained)", color: "#c8ccd4" }, { label: `${m.id}, past L`, color: viridis(0.5), shape: "triangle" }], width: 330, height: 270 })}</figure>`;
+          return `<figure class="small">${scatterChart({ title: `${m.id} at ${lengthLabel(last.length, L)}, layer ${p.layer}`, points, xLabel: "PC1", yLabel: "PC2", legend: [{ label: "trained", color: "#c8ccd4" }, { label: "past L", color: viridis(0.5), shape: "triangle" }], width: 330, height: 270 })}</figure>`;
         })
         .join("");
       return `<h3>${esc(m.label)}</h3><div class="pca-grid">${figs}</div>`;

@@ -555,7 +555,7 @@ export interface ScatterOptions {
   radius?: number;
   /** A horizontal viridis colour bar under the plot, from min to max, with marks (e.g. L). */
   colorBar?: { min: number; max: number; label: string; marks?: { value: number; label: string }[] };
-  /** Legend entries (drawn top right inside the plot). */
+  /** Legend entries (one row above the plot, right-aligned). */
   legend?: { label: string; color: string; shape?: MarkerShape; hollow?: boolean }[];
   standalone?: boolean;
 }
@@ -564,7 +564,7 @@ export interface ScatterOptions {
 export function scatterChart(o: ScatterOptions): string {
   const width = o.width ?? 320;
   const height = o.height ?? 280;
-  const top = o.title ? 26 : 8;
+  const top = (o.title ? 26 : 8) + (o.legend?.length ? 16 : 0);
   const bar = o.colorBar ? 40 : 0;
   const bottom = (o.xLabel ? 34 : 20) + bar;
   const left = o.yLabel ? 50 : 38;
@@ -606,12 +606,15 @@ export function scatterChart(o: ScatterOptions): string {
     const el = marker(p.shape ?? "circle", sx(p.x), sy(p.y), r, p.hollow ? "none" : p.color, extra);
     parts.push(p.tip ? withTitle(el, p.tip) : el);
   }
-  (o.legend ?? []).forEach((e, i) => {
-    const lx = left + pw - 118;
-    const ly = top + 12 + i * 15;
+  // the legend: one row above the plot, from the right edge leftwards
+  let lx = left + pw;
+  for (const e of [...(o.legend ?? [])].reverse()) {
+    lx -= 16 + e.label.length * 5.6;
+    const ly = top - 7;
     parts.push(marker(e.shape ?? "circle", lx, ly, r, e.hollow ? "none" : e.color, e.hollow ? ` fill-opacity="0" stroke="${e.color}" stroke-width="1.3"` : ""));
-    parts.push(`<text x="${coord(lx + 8)}" y="${coord(ly + 4)}" font-size="10.5" fill="#1d2330">${escapeXml(e.label)}</text>`);
-  });
+    parts.push(`<text x="${coord(lx + 7)}" y="${coord(ly + 3.5)}" font-size="10" fill="#1d2330">${escapeXml(e.label)}</text>`);
+  }
+
   if (o.colorBar) {
     const cb = o.colorBar;
     const by = height - bar + 6;

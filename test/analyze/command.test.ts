@@ -86,6 +86,11 @@ describe("ctxwin analyze positional (end to end)", () => {
     expect((html.match(/<svg /g) ?? []).length).toBeGreaterThan(10);
     for (const o of rep.observations) expect(html).toContain(o.title.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"));
     expect(html).not.toContain("NaN");
+    // `ctxwin report DIR` re-renders it with the same renderer
+    const again = ctxwin("report", out);
+    expect(again.code).toBe(0);
+    expect(again.out).toContain("ctxwin analyze positional: rope model");
+    expect(readFileSync(join(out, "report.html"), "utf8").length).toBe(html.length);
   });
 
   it("bad arguments: a CtxwinError naming the argument, exit 1, nothing written", () => {
