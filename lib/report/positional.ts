@@ -139,7 +139,8 @@ function similaritySection(r: PositionalReport): string {
         rowLabels: pos.map(String),
         colLabels: pos.map(String),
         values: g.similarity,
-        min: Math.min(0, ...all),
+        // the observed range (raw cosines of positional vectors sit close to 1: a common component)
+        min: all.length ? Math.min(...all) : 0,
         max: 1,
         cellWidth: 9,
         cellHeight: 9,
@@ -168,7 +169,7 @@ function similaritySection(r: PositionalReport): string {
       })
     : "";
   return (
-    `<section id="similarity"><h2>Similarity between positions, and anchors</h2><p class="muted small">Cosine similarity of p<sub>t</sub> and p<sub>s</sub> at positions ${esc(pos.slice(0, 10).join(", "))}, … ${esc(pos[pos.length - 1])} (hover a cell for its value). The initial tokens stand apart when their rows differ from the rest; the step change shows where the vectors stop changing.</p>` +
+    `<section id="similarity"><h2>Similarity between positions, and anchors</h2><p class="muted small">Cosine similarity of p<sub>t</sub> and p<sub>s</sub> at positions ${esc(pos.slice(0, 10).join(", "))}, … ${esc(pos[pos.length - 1])} (hover a cell for its value; colours span the observed range, up to 1). The initial tokens stand apart when their rows differ from the rest; the step change shows where the vectors stop changing.</p>` +
     `<div class="pca-grid">${maps}</div>${chart ? `<figure>${chart}</figure>` : ""}</section>`
   );
 }
@@ -210,8 +211,8 @@ function decayChart(r: PositionalReport, name: string, title: string): string {
     x: centers,
     series: a.decay.map((row, l) => ({ label: `attention layer ${l}`, values: row.map((v) => (isFiniteNumber(v) && v > 0 ? v : null)) })),
     logX: true,
-    xTicks: edges.slice(0, -1).map((lo, i) => ({ value: centers[i]!, label: edges[i + 1]! - lo <= 1 ? String(lo) : `${lo}–${edges[i + 1]! - 1}` })),
-    xLabel: `distance i − j (keys ≥ ${r.settings.anchors})`,
+    xTicks: edges.slice(0, -1).map((lo, i) => ({ value: centers[i]!, label: String(lo) })),
+    xLabel: `distance i − j: buckets [0], [1], [2, 4), [4, 8), … labelled by their start (keys ≥ ${r.settings.anchors})`,
     yLabel: "mean attention per key",
     width: 760,
     height: 300,

@@ -96,7 +96,7 @@ describe("sink and decay statistics", () => {
   });
 });
 
-function softmaxRef(q: Float32Array, k: Float32Array, T: number, H: number, D: number, bias: (h: number, i: number, j: number) => number): number[][][] {
+function softmaxRef(q: Float32Array, k: Float32Array, T: number, H: number, D: number, bias: (h: number, i: number, j: number) => number, Hkv = H): number[][][] {
   const out: number[][][] = [];
   for (let h = 0; h < H; h++) {
     const rows: number[][] = [];
@@ -104,7 +104,8 @@ function softmaxRef(q: Float32Array, k: Float32Array, T: number, H: number, D: n
       const s: number[] = [];
       for (let j = 0; j <= i; j++) {
         let dot = 0;
-        for (let c = 0; c < D; c++) dot += q[(i * H + h) * D + c]! * k[(j * H + h) * D + c]!;
+        const g = Math.floor(h / (H / Hkv));
+        for (let c = 0; c < D; c++) dot += q[(i * H + h) * D + c]! * k[(j * Hkv + g) * D + c]!;
         s.push(dot / Math.sqrt(D) + bias(h, i, j));
       }
       const m = Math.max(...s);
@@ -145,6 +146,22 @@ describe("attention probabilities from the kernel", () => {
       expect(worst).toBeLessThan(2e-6);
     });
   }
+
+  it("grouped-query attention: query head h reads key head ⌊h / (Hq / Hkv)⌋", () => {
+    const Hq = 4;
+    const q4 = new Float32Array(T * Hq * D).map(() => rng.normal());
+    const qt = Tensor.from(q4, [1, T, Hq, D]);
+    const kt = Tensor.from(k, [1, T, H, D]);
+    const ref = softmaxRef(q4, k, T, Hq, D, () => 0, H);
+    let worst = 0;
+    attentionProbabilities(qt, kt, { causal: true }, (b) => {
+      expect(b.heads).toBe(Hq);
+      for (let i = 0; i < T; i++) for (let h = 0; h < Hq; h++) for (let m = 0; m < b.keys; m++) worst = Math.max(worst, Math.abs(b.data[(i * Hq + h) * b.width + m]! - ref[h]![i]![b.keyStart + m]!));
+    });
+    qt.dispose();
+    kt.dispose();
+    expect(worst).toBeLessThan(2e-6);
+  });
 
   it("through a model's qk hook: every layer, rows summing to 1, windows honoured", async () => {
     const model = createModel({ family: "llama", vocabSize: 40, hiddenSize: 16, numLayers: 2, numHeads: 2, positional: { type: "none" }, windows: [0, 5], maxPositions: 16 }, { seed: 2 });
