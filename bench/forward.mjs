@@ -26,7 +26,7 @@
 // new query against all t keys, no causal halving), averaged over the generated positions.
 import { writeFileSync } from "node:fs";
 import { createModel, noGrad, synchronize } from "../dist/index.js";
-import { SeededRng } from "../dist/train/index.js";
+import { Rng } from "../dist/index.js";
 import * as ops from "../dist/ops/index.js";
 import { describeMachine, fmt, matmulParams, pad, parseArgs, sgemmCeiling, unfusedContext, unfusedLogits } from "./train.mjs";
 
@@ -75,7 +75,7 @@ async function main() {
   const model = createModel({ vocabSize: V, hiddenSize: d, numLayers: L, numHeads: H, maxPositions: Math.max(2048, T, P + G, ...contexts.map((c) => c + CG)) }, { seed: 1, device });
   const N = matmulParams(model);
   console.log(`model: Llama-like d=${d} L=${L} heads=${H} ffn=${model.config.intermediateSize} vocab=${V} · N(matmul)=${(N / 1e6).toFixed(2)}M\n`);
-  const rng = new SeededRng(5);
+  const rng = new Rng(5);
   const ids = Array.from({ length: B }, () => Array.from({ length: T }, () => rng.int(V)));
   const ceil = await sgemmCeiling([[1024, 1024, 1024], [B * T, model.config.intermediateSize, d]], 3, device);
 

@@ -20,9 +20,23 @@ export interface AttentionOptions {
   /** Keys j < prefixKeys are prefix-tuning keys: never rotated. Default 0. */
   prefixKeys?: number;
   positional?: Positional;
+  /**
+   * Per-sequence lengths (right padding): sequence b's tokens are the positions j < keyLengths[b].
+   * Keys past it are invisible (on top of causal / window) and queries past it are padding rows
+   * (output 0, zero gradients, no work). One integer in [1, Tk] per sequence. No mask tensor
+   * exists: the kernel narrows each sequence's ranges and skips its padding blocks. CPU only for now.
+   */
+  keyLengths?: readonly number[];
+  /**
+   * Per-sequence first token (left padding, e.g. batched decoding of prompts of different lengths
+   * aligned at the end): keys j < keyStarts[b] are invisible and queries there are padding rows.
+   * Scores depend on positions only through p − j (RoPE, ALiBi, windows), so left-aligned padding
+   * changes no result. With keyLengths: keyStarts[b] < keyLengths[b]. CPU only for now.
+   */
+  keyStarts?: readonly number[];
 }
 
-const OPTION_FIELDS = ["causal", "softmaxScale", "window", "queryOffset", "prefixKeys", "positional"];
+const OPTION_FIELDS = ["causal", "softmaxScale", "window", "queryOffset", "prefixKeys", "positional", "keyLengths", "keyStarts"];
 
 interface CheckedCall {
   q: NativeTensor;
@@ -73,12 +87,36 @@ function checkCall(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: AttentionO
   if (!isNonNegativeInt(prefixKeys) || prefixKeys > Tk) argError("ERR_ARG", fn, "prefixKeys", `an integer in [0, ${Tk}] (Tk)`, prefixKeys);
   checkRowsSeeKeys(fn, causal, window as number, queryOffset, Tq, Tk);
   const positional = resolvePositional(fn, o.positional, Hq, D);
+  const seqKeys = checkSeqKeys(fn, o.keyStarts, o.keyLengths, B, Tk, q.device);
   return {
     q: qh,
     k: kh,
     v: vh,
-    opts: { causal, softmaxScale, window: window as number, queryOffset, prefixKeys, ...positional },
+    opts: { causal, softmaxScale, window: window as number, queryOffset, prefixKeys, ...positional, ...seqKeys },
   };
+}
+
+/** keyStarts / keyLengths → the kernel's per-sequence key ranges [keyBegin[b], keyEnd[b]), or {}. */
+function checkSeqKeys(fn: string, starts: unknown, lengths: unknown, B: number, Tk: number, device: string): { keyBegin?: number[]; keyEnd?: number[] } {
+  if (starts === undefined && lengths === undefined) return {};
+  const read = (name: string, v: unknown, min: number): number[] | null => {
+    if (v === undefined) return null;
+    if (!(Array.isArray(v) || ArrayBuffer.isView(v)) || (v as ArrayLike<number>).length !== B) {
+      argError("ERR_ARG", fn, name, `an array of ${B} integers (one per sequence)`, v);
+    }
+    const a = Array.from(v as ArrayLike<number>);
+    a.forEach((x, b) => {
+      if (!Number.isInteger(x) || x < min || x > Tk) argError("ERR_ARG", fn, `${name}[${b}]`, `an integer in [${min}, ${Tk}] (Tk)`, x);
+    });
+    return a;
+  };
+  const keyEnd = read("keyLengths", lengths, 1) ?? new Array<number>(B).fill(Tk);
+  const keyBegin = read("keyStarts", starts, 0) ?? new Array<number>(B).fill(0);
+  keyBegin.forEach((s, b) => {
+    if (s >= keyEnd[b]!) argError("ERR_ARG", fn, `keyStarts[${b}]`, `less than keyLengths[${b}] = ${keyEnd[b]} (at least one visible key)`, s);
+  });
+  if (device === "cuda") argError("ERR_DEVICE", fn, "keyLengths/keyStarts", 'device "cpu" (the CUDA kernels do not take per-sequence key ranges yet)', "a CUDA tensor");
+  return { keyBegin, keyEnd };
 }
 
 /** A fully masked query row is an error (it would be NaN). The visible range moves monotonically. */

@@ -44,6 +44,9 @@ export interface NativeAttentionOptions {
   mscale?: number;
   mscaleAllDim?: number;
   truncate?: boolean;
+  /** Per-sequence visible keys [keyBegin[b], keyEnd[b]) (both or neither). */
+  keyBegin?: number[];
+  keyEnd?: number[];
 }
 
 /** What both addons export (native/binding). */

@@ -3,14 +3,14 @@
  * The `ctxwin` command.
  *   ctxwin doctor        backends found, CPU features and threads, CUDA or the reason it is unavailable
  *   ctxwin study [...]   the context-extension study (lib/study): trains, evaluates, writes a report
+ *   ctxwin analyze heads head activation maps of a model on task JSONL (lib/analyze)
+ *   ctxwin analyze positional  positional vectors of a model (lib/analyze)
  *   ctxwin report DIR    re-renders DIR/report.html (and the summary table) from DIR/report.json
- *   ctxwin analyze positional --model DIR [...]   positional vectors of a model (lib/analyze)
  *   ctxwin --version
  * Arguments are parsed with node:util parseArgs; every command has --help (or `ctxwin help CMD`).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import { cpus } from "node:os";
 import { backendInfo, CtxwinError, ops, Tensor } from "./index.js";
 import { packageRoot } from "./backend.js";
@@ -18,8 +18,8 @@ import { PRESET_NAMES, type PresetName } from "./study/presets.js";
 import { runStudy } from "./study/study.js";
 import { renderStudyReport } from "./study/render.js";
 import { reportCommand as renderReportCommand } from "./report/index.js";
-import { ANALYZE_HELP, POSITIONAL_HELP, parsePositionalArgs } from "./analyze/args.js";
-import { runAnalyzePositional } from "./analyze/command.js";
+import { parseCommand } from "./util/args.js";
+import { analyzeCommand, ANALYZE_HELP, ANALYZE_HEADS_HELP, ANALYZE_POSITIONAL_HELP } from "./analyze/command.js";
 
 const USAGE = `usage: ctxwin <command> [options]   (ctxwin <command> --help for its options)
 
@@ -27,10 +27,13 @@ commands:
   doctor      show the backends ctxwin can use on this machine and why CUDA is or is not available
   study       the context-extension study: train NoPE / RoPE / ALiBi / window models, evaluate
               ALiBi-PI, PI, NTK, YaRN, positional-vector replacement, window extension (+ passkey)
-  report DIR  re-render DIR/report.html and the summary table from DIR/report.json
+  analyze heads  head activation maps (Γᵀ∂L/∂Γ per layer × head) of a model on JSONL tasks:
+              Gini, decomposition of a task's map into the others', head clusters; --before/--after
+              compares two checkpoints (seed 002)
   analyze positional --model DIR
               positional vectors of a model (seed 001): formation, PCA, anchors, sinks, decay,
               out-of-distribution past the trained length, under extension methods
+  report DIR  re-render DIR/report.html and the summary table from DIR/report.json
   --version   print the version`;
 
 const HELP: Record<string, string> = {
@@ -52,7 +55,8 @@ options:
   --seed N          seed of the data split, the weights and the passkeys (default 0)
   -h, --help        this help`,
   analyze: ANALYZE_HELP,
-  "analyze positional": POSITIONAL_HELP,
+  "analyze heads": ANALYZE_HEADS_HELP,
+  "analyze positional": ANALYZE_POSITIONAL_HELP,
   report: `usage: ctxwin report DIR
 
 Re-renders DIR/report.html and prints the summary table from DIR/report.json (the output
@@ -65,15 +69,6 @@ interface StudyArgs {
   device: "cpu" | "cuda";
   out: string;
   seed: number;
-}
-
-/** node:util parseArgs with ctxwin's errors: an unknown or malformed option names the command. */
-function parseCommand<O extends NonNullable<ParseArgsConfig["options"]>>(command: string, args: string[], options: O) {
-  try {
-    return parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } } as O & { help: { type: "boolean"; short: "h" } }, allowPositionals: true, strict: true, tokens: true });
-  } catch (e) {
-    throw new CtxwinError("ERR_ARG", `${command}: ${(e as Error).message.replace(/\. To specify a positional argument.*$/s, "")} (ctxwin ${command} --help lists the options)`);
-  }
 }
 
 /** Parses `study` options (throws CtxwinError naming the option on bad ones); null for --help. */
@@ -165,41 +160,9 @@ async function reportCommand(args: string[]): Promise<number> {
     console.log(HELP["report"]);
     return 0;
   }
-  if (positionals.length !== 1) throw new CtxwinError("ERR_ARG", `report: expected one argument (a study output directory or its report.json), got ${positionals.length}`);
+  if (positionals.length !== 1) throw new CtxwinError("ERR_ARG", `report: expected one argument (the output directory of a study or an analysis, or its report.json), got ${positionals.length}`);
   console.log(await renderReportCommand(positionals[0]!));
   return 0;
-}
-
-async function analyzeCommand(args: string[]): Promise<number> {
-  const [what, ...rest] = args;
-  if (what === undefined || what === "--help" || what === "-h") {
-    console.log(ANALYZE_HELP);
-    return what === undefined ? 1 : 0;
-  }
-  if (what !== "positional") throw new CtxwinError("ERR_ARG", `analyze: expected an analysis (positional), got ${JSON.stringify(what)} (ctxwin analyze --help lists them)`);
-  const a = parsePositionalArgs(rest);
-  if (a === null) {
-    console.log(POSITIONAL_HELP);
-    return 0;
-  }
-  const controller = new AbortController();
-  const onSigint = () => {
-    console.error("\nctxwin analyze positional: interrupted (nothing written)");
-    controller.abort();
-    process.exit(130);
-  };
-  process.on("SIGINT", onSigint);
-  try {
-    const started = Date.now();
-    const res = await runAnalyzePositional({ ...a, signal: controller.signal });
-    console.log(res.summary);
-    console.log("");
-    console.log(`report: ${res.json}, ${res.html}`);
-    console.log(`wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    return 0;
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
 }
 
 function version(): string {
@@ -291,7 +254,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === "study") return studyCommand(argv.slice(1));
   if (cmd === "report") return reportCommand(argv.slice(1));
-  if (cmd === "analyze") return analyzeCommand(argv.slice(1));
+  if (cmd === "analyze") return analyzeCommand(argv.slice(1), version());
   if (cmd === undefined || cmd === "--help" || cmd === "-h") {
     console.log(USAGE);
     return cmd === undefined ? 1 : 0;

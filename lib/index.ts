@@ -64,6 +64,8 @@ export {
   Tape,
   noGrad,
   noGradSliced,
+  tidy,
+  tidySteps,
   leaf,
   constant,
   F,
@@ -77,8 +79,10 @@ export {
   Attention,
   Block,
   KVCache,
-  Rng,
 } from "./nn/index.js";
+
+// The seeded random generator (weight init, sampling, data order; state saveable for checkpoints).
+export { Rng, type RngState } from "./util/rng.js";
 
 // Models: HF checkpoints (Llama family, BLOOM), creation, saving, adapters.
 export {
@@ -170,7 +174,41 @@ export {
   type TrainerState,
 } from "./train/index.js";
 
-// Analyses: seed 001's positional vectors (`ctxwin analyze positional`).
-export { analyzePositional, type AnalyzePositionalOptions } from "./analyze/positional.js";
-export { runAnalyzePositional, type AnalyzePositionalCommand, type AnalyzePositionalResult } from "./analyze/command.js";
-export type { PositionalReport, Observation as PositionalObservation, ModelKind } from "./analyze/report_schema.js";
+// Analyses: head activation scores and maps (seed 002), task files, `ctxwin analyze heads`;
+// positional vectors (seed 001), `ctxwin analyze positional`.
+export {
+  headActivationScores,
+  responseLoss,
+  scaleHeadsHook,
+  gini,
+  decomposeMap,
+  clusterHeads,
+  compareMaps,
+  readTaskFiles,
+  parseTaskJsonl,
+  encodeTasks,
+  runHeadsAnalysis,
+  analyzePositional,
+  runAnalyzePositional,
+  type TaskExample,
+  type HeadScoreOptions,
+  type HeadScores,
+  type HeadMap,
+  type DecomposeOptions,
+  type Decomposition,
+  type ClusterOptions,
+  type HeadCluster,
+  type HeadClustering,
+  type MapComparison,
+  type TaskRecord,
+  type TaskData,
+  type HeadsAnalysisOptions,
+  type HeadsReport,
+  type AnalyzePositionalOptions,
+  type AnalyzePositionalCommand,
+  type AnalyzePositionalResult,
+  type PositionalReport,
+  type PositionalObservation,
+  type ModelKind,
+} from "./analyze/index.js";
+export { renderHeadsReport } from "./report/heads.js";

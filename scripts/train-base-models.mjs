@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createModel, saveModel } from "../dist/models/index.js";
 import { saveTokenizer, trainBpe } from "../dist/models/tokenizer/index.js";
-import { BOS, EOS, buildTrainingRows, createProgress, encodeDocuments, getPreset, loadBrown, splitCorpus, trainLM } from "../dist/study/index.js";
+import { BOS, EOS, buildTrainingRows, createStageProgress, encodeDocuments, getPreset, loadBrown, splitCorpus, trainLM } from "../dist/study/index.js";
 
 const { values } = parseArgs({
   options: { out: { type: "string" }, steps: { type: "string" }, seed: { type: "string" }, models: { type: "string" } },
@@ -28,7 +28,7 @@ const names = (values.models ?? "nope,rope,alibi,window").split(",");
 const preset = getPreset("quick");
 const L = preset.trainLength;
 const W = L / 4;
-const progress = createProgress();
+const progress = createStageProgress();
 
 progress.stage("corpus + tokenizer");
 const corpus = loadBrown(0);

@@ -25,6 +25,6 @@ describe("public API", () => {
     expect([...documented].filter((n) => !(n in ctxwin)).sort()).toEqual([]);
   });
   it("keeps internals out (progress printers, padding ids, seed mixing)", () => {
-    for (const n of ["PAD", "progressLine", "formatRate", "formatDuration", "mixSeed", "SeededRng", "orderedBatches", "runAll", "runSliced"]) expect(exported).not.toContain(n);
+    for (const n of ["PAD", "trainingProgressLine", "createStageProgress", "formatRate", "formatDuration", "mixSeed", "checkSeed", "orderedBatches", "runAll", "runSliced"]) expect(exported).not.toContain(n);
   });
 });

@@ -83,6 +83,8 @@ const FD_CASES: AttnCase[] = [
   small("GQA Hq=4 Hkv=1 rope", { positional: { type: "rope", theta: 100 } }, { Hq: 4, Hkv: 1 }),
   small("prefixKeys=3 + rope", { prefixKeys: 3, positional: { type: "rope", theta: 100 } }, { Tq: 9 }),
   small("softmaxScale 0.7, B=2", { softmaxScale: 0.7 }, { B: 2 }),
+  small("keyLengths B=3 bidirectional alibi", { causal: false, keyLengths: [12, 7, 2], positional: { type: "alibi" } }, { B: 3 }),
+  small("keyStarts B=2 (padding rows) rope", { keyStarts: [0, 5], positional: { type: "rope", theta: 100 } }, { B: 2 }),
 ];
 
 describe("attentionBackward vs finite differences of the native forward (f32, projected)", () => {

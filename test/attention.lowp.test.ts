@@ -45,6 +45,8 @@ const LOWP_CASES = [
   "odd T=37 D=40, yarn",
   "prefixKeys=5 + rope",
   "large T=300 D=64 yarn GQA",
+  "pad: causal keyLengths B=3, rope",
+  "pad: decode Tq=1 keyStarts (left padding), yarn GQA",
 ].map((name) => {
   const cs = CASES.find((c) => c.name === name);
   if (!cs) throw new Error(`no case named ${name}`);

@@ -38,14 +38,8 @@ export function attentionProbabilities(q: Tensor, k: Tensor, opts: AttentionOpti
         for (let h = 0; h < Hkv; h++) onehot[((b * Tk + j) * Hkv + h) * D + m] = 1;
       }
     }
-    const v = Tensor.from(onehot, [B, Tk, Hkv, D], { device: q.device, dtype: q.dtype });
-    let out: Tensor | null = null;
-    try {
-      out = attention(q, k, v, opts);
-      onBlock({ B, Tq, heads: Hq, keyStart: start, keys, width: D, data: out.dataSync() });
-    } finally {
-      v.dispose();
-      out?.dispose();
-    }
+    using v = Tensor.from(onehot, [B, Tk, Hkv, D], { device: q.device, dtype: q.dtype });
+    using out = attention(q, k, v, opts);
+    onBlock({ B, Tq, heads: Hq, keyStart: start, keys, width: D, data: out.dataSync() });
   }
 }

@@ -8,7 +8,8 @@
 import { CtxwinError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
-import { noGrad } from "../nn/autograd.js";
+import { noGrad, tidy } from "../nn/autograd.js";
+import { disposingArray } from "../util/scope.js";
 import type { CausalLM, ForwardHooks, ForwardOptions } from "../models/causal_lm.js";
 import { PositionalAccumulator, type PositionalEstimate } from "./estimator.js";
 import { attentionProbabilities } from "./attention_probs.js";
@@ -51,7 +52,8 @@ export async function collectRun(model: CausalLM, opts: RunOptions): Promise<Run
     const withAttention = stats !== null && done < opts.attentionRows;
     const B = Math.min(batch, rows.length - done, withAttention ? opts.attentionRows - done : Infinity);
     const ids = rows.slice(done, done + B);
-    const copies: Tensor[] = new Array(L + 1);
+    // copies of every layer's input hidden state (and the last layer's output) as the forward passes
+    using copies = disposingArray<Tensor>();
     const hooks: ForwardHooks = {
       ...prev,
       hidden: (l, h) => {
@@ -64,13 +66,8 @@ export async function collectRun(model: CausalLM, opts: RunOptions): Promise<Run
         if (withAttention) attentionProbabilities(q, k, o, (block) => stats!.add(l, block, o.window ?? 0));
       },
     };
-    try {
-      const out = noGrad(() => model.hidden(ids, { ...opts.forward, hooks }));
-      out.release();
-      for (let l = 0; l <= L; l++) acc.add(l, await copies[l]!.data(), B);
-    } finally {
-      for (const c of copies) c?.dispose();
-    }
+    noGrad(() => tidy(() => void model.hidden(ids, { ...opts.forward, hooks })));
+    for (let l = 0; l <= L; l++) acc.add(l, await copies[l]!.data(), B);
     done += B;
     opts.onRows?.(done);
   }

@@ -19,7 +19,7 @@ import { CtxwinError } from "../errors.js";
 import type { ForwardOptions } from "../models/causal_lm.js";
 import { FINE_TUNES, studyMethods, type MethodContext, type MethodDef } from "../study/methods.js";
 import type { PositionalVectors } from "../study/positional_vectors.js";
-import type { ModelKind } from "./report_schema.js";
+import type { ModelKind } from "./positional_schema.js";
 import type { StudyParams } from "./study_params.js";
 
 export interface MethodSpec {

@@ -29,7 +29,7 @@
  *                  D (as trained) at that length. Not testable when the model as trained is not out
  *                  of distribution there (D < 3 · D_in: nothing to repair).
  */
-import type { LayerGeometry, MethodReport, ModelKind, Observation, PositionalReport, Verdict } from "./report_schema.js";
+import type { LayerGeometry, MethodReport, ModelKind, Observation, PositionalReport, Verdict } from "./positional_schema.js";
 
 export const ANCHOR_TOKENS = 4;
 export const CRITERIA = {

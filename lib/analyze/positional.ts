@@ -15,10 +15,10 @@
  *   then the observations (observations.ts), computed from those numbers only.
  */
 import { CtxwinError } from "../errors.js";
-import { Rng } from "../nn/init.js";
+import { Rng, checkSeed } from "../util/rng.js";
 import type { CausalLM } from "../models/causal_lm.js";
 import { positionalLabel } from "../positional.js";
-import { silentProgress, type ProgressSink } from "../study/progress.js";
+import { silentProgress, type ProgressSink } from "../util/progress.js";
 import { collectRun, type RunResult } from "./collect.js";
 import { positionalSignal, type PositionalEstimate } from "./estimator.js";
 import { fitPca, projectRows, type PcaFit } from "./pca.js";
@@ -27,7 +27,7 @@ import { decayCurve, distanceEdges, meanAttention, type QueryRange } from "./att
 import { parseMethodSpec, resolveMethods, type MethodSpec } from "./methods.js";
 import { ANCHOR_TOKENS, CRITERIA, computeObservations } from "./observations.js";
 import type { StudyParams } from "./study_params.js";
-import type { AttentionRangeReport, LayerGeometry, LayerPca, MethodReport, ModelKind, PositionalReport, RunReport } from "./report_schema.js";
+import type { AttentionRangeReport, LayerGeometry, LayerPca, MethodReport, ModelKind, PositionalReport, RunReport } from "./positional_schema.js";
 
 export interface AnalyzePositionalOptions {
   /** Token ids to draw windows from (e.g. a corpus encoded with the model's tokenizer). */
@@ -81,7 +81,7 @@ export function checkLengths(lengths: unknown, L: number, arg = "lengths"): numb
   return out;
 }
 
-/** Analyses `model`; see the file header and report_schema.ts. */
+/** Analyses `model`; see the file header and positional_schema.ts. */
 export async function analyzePositional(model: CausalLM, opts: AnalyzePositionalOptions): Promise<PositionalReport> {
   const t0 = performance.now();
   const progress = opts.progress ?? silentProgress;
@@ -94,7 +94,7 @@ export async function analyzePositional(model: CausalLM, opts: AnalyzePositional
   const M = opts.attentionSamples ?? Math.min(8, N);
   if (!(Number.isInteger(M) && M >= 0 && M <= N)) fail("attentionSamples", `an integer in [0, samples = ${N}]`, M);
   if (model.prefixLength > 0) fail("model", "a model without prefix-tuning keys", `a prefix of ${model.prefixLength}`);
-  const seed = opts.seed ?? 0;
+  const seed = checkSeed("analyzePositional", opts.seed ?? 0);
   const stream = opts.stream;
   const bos = opts.bos ?? null;
   const content = bos === null ? maxLen : maxLen - 1;
@@ -125,7 +125,7 @@ export async function analyzePositional(model: CausalLM, opts: AnalyzePositional
   const rng = new Rng(seed);
   const windows: number[][] = [];
   for (let i = 0; i < N; i++) {
-    const s = Math.floor(rng.next() * (stream.length - content + 1));
+    const s = rng.int(stream.length - content + 1);
     const span = Array.from(stream.slice(s, s + content));
     windows.push(bos === null ? span : [bos, ...span]);
   }

@@ -7,7 +7,7 @@
 import { CtxwinError } from "../errors.js";
 import type { Positional } from "../positional.js";
 import { noGradSliced } from "../nn/autograd.js";
-import { Rng } from "../nn/init.js";
+import { Rng, checkSeed } from "../util/rng.js";
 import type { CausalLM, ForwardHooks } from "../models/causal_lm.js";
 import { checkSampling, sampleToken, type SamplingOptions } from "./sampling.js";
 
@@ -33,34 +33,29 @@ export async function* generate(model: CausalLM, prompt: readonly number[], opts
   if (!Array.isArray(prompt) || prompt.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: prompt: expected a non-empty array of token ids, got ${Array.isArray(prompt) ? "an empty array" : typeof prompt}`);
   if (!Number.isInteger(opts?.maxNewTokens) || opts.maxNewTokens < 0) throw new CtxwinError("ERR_ARG", `${fn}: maxNewTokens: expected a non-negative integer, got ${opts?.maxNewTokens}`);
   checkSampling(fn, opts);
-  const rng = new Rng(opts.seed ?? 0);
+  const rng = new Rng(checkSeed(fn, opts.seed ?? 0));
   const stop = opts.stop;
   const isStop = (t: number, gen: number[]): boolean => (typeof stop === "function" ? stop(t, gen) : stop ? stop.includes(t) : false);
   const fwd = { positional: opts.positional, window: opts.window, scaleMultiplier: opts.scaleMultiplier, hooks: opts.hooks, lastOnly: true };
   if (opts.maxNewTokens === 0) return;
   // room for the whole generation up front (no regrowth), within reason: a large maxNewTokens
   // that a stop token may cut short grows the cache ×2 as it goes instead of reserving it all
-  const cache = model.createCache(model.prefixLength + prompt.length + Math.min(opts.maxNewTokens, 2048));
+  using cache = model.createCache(model.prefixLength + prompt.length + Math.min(opts.maxNewTokens, 2048));
   const generated: number[] = [];
-  try {
-    // the prompt's forward in slices: a long prompt through a deep model lets the event loop turn
-    let logits = await noGradSliced(model.logitsSteps([[...prompt]], { ...fwd, cache }));
-    for (;;) {
-      let row: Float32Array;
-      try {
-        row = await logits.value.data();
-      } finally {
-        logits.release();
-      }
-      const token = sampleToken(row, opts, rng);
-      if (isStop(token, generated)) return;
-      generated.push(token);
-      yield token;
-      if (generated.length >= opts.maxNewTokens) return;
-      logits = await noGradSliced(model.logitsSteps([[token]], { ...fwd, cache }));
-    }
-  } finally {
-    cache.dispose();
+  // the last position's logits after the prompt, then after each new token; the forward runs in
+  // slices: a long prompt through a deep model lets the event loop turn
+  const nextRow = async (ids: number[]): Promise<Float32Array> => {
+    using logits = await noGradSliced(model.logitsSteps([ids], { ...fwd, cache }));
+    return await logits.value.data();
+  };
+  let row = await nextRow([...prompt]);
+  for (;;) {
+    const token = sampleToken(row, opts, rng);
+    if (isStop(token, generated)) return;
+    generated.push(token);
+    yield token;
+    if (generated.length >= opts.maxNewTokens) return;
+    row = await nextRow([token]);
   }
 }
 

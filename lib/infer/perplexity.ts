@@ -64,27 +64,26 @@ export async function perplexity(model: CausalLM, tokens: readonly number[], opt
     const ids = tokens.slice(begin, end);
     if (first < len) {
       // in slices (eventLoopSlice()): a long window through a deep model lets the event loop turn
-      const h = await noGradSliced(model.hiddenSteps([ids], { positional: opts.positional, window: opts.window, scaleMultiplier: opts.scaleMultiplier, hooks: opts.hooks }));
-      const d = h.shape[2]!;
-      const h2 = h.value.reshape([len, d]);
-      h.release();
+      using h = await noGradSliced(model.hiddenSteps([ids], { positional: opts.positional, window: opts.window, scaleMultiplier: opts.scaleMultiplier, hooks: opts.hooks }));
+      const hidden = h.value.reshape([len, h.shape[2]!]);
       const parts: Promise<Float32Array>[] = [];
-      for (let s = first; s < len; s += chunk) {
-        const e = Math.min(s + chunk, len);
-        // logits at positions s-1 .. e-2 predict tokens s .. e-1
-        const rows = ops.slice(h2, 0, s - 1, e - 1);
-        const logits = noGrad(() => {
-          const v = model.head(new Variable(rows, { borrowed: true }));
-          return v.detachValue();
+      // the head in chunks of rows (the logits of a long window would not fit at once)
+      const lossesOf = (s: number, e: number): Tensor =>
+        noGrad(() => {
+          // logits at positions s-1 .. e-2 predict tokens s .. e-1
+          using rows = ops.slice(hidden, 0, s - 1, e - 1);
+          using logits = model.head(new Variable(rows, { borrowed: true }));
+          using tg = Tensor.from(Float32Array.from(ids.slice(s, e)), [e - s], { device: rows.device });
+          return crossEntropyRows(logits.value, tg);
         });
-        const tg = Tensor.from(Float32Array.from(ids.slice(s, e)), [e - s], { device: logits.device });
-        const losses = crossEntropyRows(logits, tg);
-        parts.push(losses.data().finally(() => losses.dispose()));
-        rows.dispose();
-        logits.dispose();
-        tg.dispose();
+      try {
+        for (let s = first; s < len; s += chunk) {
+          const losses = lossesOf(s, Math.min(s + chunk, len));
+          parts.push(losses.data().finally(() => losses.dispose()));
+        }
+      } finally {
+        hidden.dispose();
       }
-      h2.dispose();
       for (const p of parts) {
         const l = await p;
         for (let i = 0; i < l.length; i++) nllSum += l[i]!;

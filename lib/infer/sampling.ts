@@ -4,7 +4,7 @@
  * whose probability mass reaches topP, at least one).
  */
 import { CtxwinError } from "../errors.js";
-import { Rng } from "../nn/init.js";
+import { Rng } from "../util/rng.js";
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax). Default 0. */

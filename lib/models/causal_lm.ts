@@ -15,7 +15,7 @@ import { IGNORE_INDEX } from "../defaults.js";
 import { Tensor, type Device, type DType } from "../tensor.js";
 import type { AttentionOptions } from "../attention.js";
 import type { Positional } from "../positional.js";
-import { noGrad, Parameter, Variable } from "../nn/autograd.js";
+import { noGrad, Parameter, tidySteps, Variable } from "../nn/autograd.js";
 import * as F from "../nn/functional.js";
 import { Module, ModuleList } from "../nn/module.js";
 import { Embedding, LayerNorm, Linear, type Norm } from "../nn/layers.js";
@@ -164,19 +164,18 @@ export abstract class CausalLM extends Module {
    * hidden() as Steps, pausing after every layer: for runSliced / Tape.runSliced / noGradSliced,
    * which keep the event loop turning during a deep model's forward.
    */
-  *hiddenSteps(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions = {}): Steps<Variable> {
-    const idsT = ids instanceof Tensor ? ids : idsTensor(ids, this.config.vocabSize, this.device);
+  hiddenSteps(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions = {}): Steps<Variable> {
+    return tidySteps(this.#hiddenSteps(ids, opts));
+  }
+
+  *#hiddenSteps(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions): Steps<Variable> {
     let x: Variable;
-    try {
+    if (ids instanceof Tensor) x = this.embed.forward(ids);
+    else {
+      using idsT = idsTensor(ids, this.config.vocabSize, this.device);
       x = this.embed.forward(idsT);
-    } finally {
-      if (!(ids instanceof Tensor)) idsT.dispose();
     }
-    if (this.embedNorm) {
-      const n = this.embedNorm.forward(x);
-      x.release();
-      x = n;
-    }
+    if (this.embedNorm) x = this.embedNorm.forward(x);
     const positional = mergePositional(this.positional, opts.positional);
     const hooks = opts.hooks ?? {};
     const L = this.numLayers;
@@ -195,14 +194,11 @@ export abstract class CausalLM extends Module {
         onQK: hooks.qk,
       };
       const y = this.blocks.at(l).forward(x, call, { checkpoint: opts.checkpoint });
-      x.release();
+      x.release(); // now, not when the forward ends: one layer's hidden state alive at a time
       x = y;
       yield;
     }
-    x = applyHook(hooks.hidden, L, x);
-    const h = this.finalNorm.forward(x);
-    x.release();
-    return h;
+    return this.finalNorm.forward(applyHook(hooks.hidden, L, x));
   }
 
   /** Logits [B, T, V] (or [B, 1, V] with lastOnly) as a Variable. Records on an active tape. */
@@ -211,17 +207,15 @@ export abstract class CausalLM extends Module {
   }
 
   /** logits() as Steps (see hiddenSteps). */
-  *logitsSteps(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions = {}): Steps<Variable> {
+  logitsSteps(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions = {}): Steps<Variable> {
+    return tidySteps(this.#logitsSteps(ids, opts));
+  }
+
+  *#logitsSteps(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions): Steps<Variable> {
     let h = yield* this.hiddenSteps(ids, opts);
-    if (opts.lastOnly && h.shape[1]! > 1) {
-      const T = h.shape[1]!;
-      const s = F.slice(h, 1, T - 1, T);
-      h.release();
-      h = s;
-    }
-    const y = this.head(h);
-    h.release();
-    return y;
+    const T = h.shape[1]!;
+    if (opts.lastOnly && T > 1) h = F.slice(h, 1, T - 1, T);
+    return this.head(h);
   }
 
   /** LM head on hidden states h [..., d] → [..., V]. */
@@ -239,33 +233,29 @@ export abstract class CausalLM extends Module {
   }
 
   /** loss() as Steps (see hiddenSteps); train() runs it with Tape.runSliced. */
-  *lossSteps(ids: readonly (readonly number[])[], targets: readonly (readonly number[])[], opts: LossOptions = {}): Steps<Variable> {
+  lossSteps(ids: readonly (readonly number[])[], targets: readonly (readonly number[])[], opts: LossOptions = {}): Steps<Variable> {
+    return tidySteps(this.#lossSteps(ids, targets, opts));
+  }
+
+  *#lossSteps(ids: readonly (readonly number[])[], targets: readonly (readonly number[])[], opts: LossOptions): Steps<Variable> {
     const B = ids.length;
     const T = ids[0]?.length ?? 0;
     if (targets.length !== B || targets.some((r) => r.length !== T)) {
       throw new CtxwinError("ERR_SHAPE", `loss: targets: expected ${B} rows of ${T} (the shape of ids), got ${targets.length} rows`);
     }
     const logits = yield* this.logitsSteps(ids, { ...opts, lastOnly: false });
-    const V = this.config.vocabSize;
-    const flat = F.reshape(logits, [B * T, V]);
-    logits.release();
+    const flat = F.reshape(logits, [B * T, this.config.vocabSize]);
     const tg: number[] = [];
     for (const r of targets) for (const t of r) tg.push(t);
-    const l = F.crossEntropy(flat, tg, { ignoreIndex: opts.ignoreIndex ?? IGNORE_INDEX, normalizer: opts.normalizer });
-    flat.release();
-    return l;
+    return F.crossEntropy(flat, tg, { ignoreIndex: opts.ignoreIndex ?? IGNORE_INDEX, normalizer: opts.normalizer });
   }
 
   /** Logits [B, T, V] as an f32 Tensor (the caller disposes it). No gradient is recorded. */
   async forward(ids: readonly (readonly number[])[], opts: ForwardOptions = {}): Promise<Tensor> {
-    const out = noGrad(() => {
-      const v = this.logits(ids, opts);
-      return v.detachValue();
-    });
+    const out = noGrad(() => this.logits(ids, opts).detachValue());
     if (out.dtype === "f32") return out;
-    const f = out.to("f32");
-    out.dispose();
-    return f;
+    using low = out;
+    return low.to("f32");
   }
 
   /** Streams generated token ids (KV cache; greedy at temperature 0, seeded sampling otherwise). */
@@ -290,14 +280,12 @@ export abstract class CausalLM extends Module {
   }
 }
 
+/** The hook's replacement of x (x is released now, like the previous layer's hidden state), or x. */
 function applyHook(hook: ForwardHooks["hidden"], layer: number, x: Variable): Variable {
-  if (!hook) return x;
-  const r = hook(layer, x);
-  if (r && r !== x) {
-    x.release();
-    return r;
-  }
-  return x;
+  const r = hook?.(layer, x);
+  if (!r || r === x) return x;
+  x.release();
+  return r;
 }
 
 /** Next-token targets for ids: row t → ids[t + 1], the last position → ignoreIndex. */

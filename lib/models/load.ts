@@ -15,6 +15,7 @@ import { Tensor, checkDevice, checkDType, defaultDevice, numel, type Device, typ
 import { resolvePositional, type Positional } from "../positional.js";
 import * as ops from "../ops/index.js";
 import { Builder, randomInit, type WeightFactory, type WeightKind } from "../nn/init.js";
+import { checkSeed } from "../util/rng.js";
 import { archFromConfig, completeArch, mergePositional, type ArchConfig, type ArchConfigInput } from "./arch.js";
 import { CausalLM } from "./causal_lm.js";
 import { LlamaLike } from "./llama/model.js";
@@ -56,15 +57,11 @@ export interface WeightSpec {
 /** Every weight a model of `arch` has (internal names, in construction order), without allocating them. */
 export function weightSpecs(arch: ArchConfig): WeightSpec[] {
   const specs: WeightSpec[] = [];
-  const dummy = Tensor.from([0], [1]);
-  try {
-    buildModel(arch, (name, shape, kind) => {
-      specs.push({ name, shape: [...shape], kind });
-      return dummy;
-    });
-  } finally {
-    dummy.dispose();
-  }
+  using dummy = Tensor.from([0], [1]);
+  buildModel(arch, (name, shape, kind) => {
+    specs.push({ name, shape: [...shape], kind });
+    return dummy;
+  });
   return specs;
 }
 
@@ -74,7 +71,7 @@ export function createModel(config: ArchConfigInput | ArchConfig, opts: CreateMo
   const device = checkDevice("createModel", "opts.device", opts.device ?? defaultDevice());
   const dtype = checkDType("createModel", "opts.dtype", opts.dtype ?? "f32");
   resolvePositional("createModel: config", arch.positional, arch.numHeads, arch.headDim);
-  return buildModel(arch, randomInit({ seed: opts.seed ?? 0, std: arch.initializerRange, device, dtype }));
+  return buildModel(arch, randomInit({ seed: checkSeed("createModel", opts.seed ?? 0, "opts.seed"), std: arch.initializerRange, device, dtype }));
 }
 
 function shapeStr(s: readonly number[]): string {
@@ -195,13 +192,10 @@ async function readWeights(ckpt: Checkpoint, arch: ArchConfig, specs: WeightSpec
           `loadModel: ${adapter!.dir}: module ${d.module}: expected lora_A [r, ${inF}] and lora_B [${out}, r] (the weight is ${shapeStr(expected)}), got lora_A ${shapeStr(d.A.shape)}, lora_B ${shapeStr(d.B.shape)}`,
         );
       }
-      const A = Tensor.from(d.A.data, d.A.shape, { device });
-      const B = Tensor.from(d.B.data, d.B.shape, { device });
-      const merged = ops.matmul(B, A, { alpha: d.scale, beta: 1, c: t });
-      A.dispose();
-      B.dispose();
-      t.dispose();
-      t = merged;
+      using A = Tensor.from(d.A.data, d.A.shape, { device });
+      using B = Tensor.from(d.B.data, d.B.shape, { device });
+      using base = t;
+      t = ops.matmul(B, A, { alpha: d.scale, beta: 1, c: base });
     }
     return t;
   };
@@ -262,12 +256,9 @@ function detectBloomPrefix(ckpt: Checkpoint): string {
 /** Rows of q (0), k (1) or v (2) of a fused [H·3·D, d] weight or [H·3·D] bias ([H, 3, D] per head). */
 function splitQkv(t: Tensor, H: number, D: number, which: 0 | 1 | 2): Tensor {
   const rest = numel(t.shape) / (H * 3 * D);
-  const v = t.reshape([H, 3, D * rest]);
-  const s = ops.slice(v, 1, which, which + 1);
-  v.dispose();
-  const r = s.reshape(t.shape.length === 1 ? [H * D] : [H * D, rest]);
-  s.dispose();
-  return r;
+  using v = t.reshape([H, 3, D * rest]);
+  using s = ops.slice(v, 1, which, which + 1);
+  return s.reshape(t.shape.length === 1 ? [H * D] : [H * D, rest]);
 }
 
 function cast(t: Tensor, dtype: DType): Tensor {

@@ -16,7 +16,7 @@ import { Tensor } from "../tensor.js";
 import type { AttentionOptions } from "../attention.js";
 import type { Positional } from "../positional.js";
 import * as ops from "../ops/index.js";
-import { activeTape, constant, Parameter, Variable } from "./autograd.js";
+import { activeTape, Parameter, tidy, Variable } from "./autograd.js";
 import * as F from "./functional.js";
 import { Builder } from "./init.js";
 import { Linear } from "./layers.js";
@@ -143,7 +143,10 @@ export interface AttentionCall {
   cache?: LayerKV;
   /** Layer index (for hooks). */
   layer?: number;
-  /** Called with the head outputs o [B, T, Hq, D] before the output projection; may return a replacement. */
+  /**
+   * Called with the head outputs o [B, T, Hq, D] before the output projection; may return a
+   * replacement (one made in the hook is freed with the forward's other intermediates).
+   */
   onHeads?: (layer: number, o: Variable) => Variable | void;
   /** Final say on the kernel options of this call. */
   onOptions?: (layer: number, opts: AttentionOptions) => AttentionOptions;
@@ -233,97 +236,42 @@ export class Attention extends Module {
 
   /** x [B, T, dim] → [B, T, dim]. */
   forward(x: Variable, call: AttentionCall): Variable {
-    const [B, T] = x.shape as [number, number, number];
-    const H = this.heads;
-    const Hkv = this.kvHeads;
-    const D = this.headDim;
-    const layer = call.layer ?? 0;
-    const P = this.prefixLength;
+    return tidy(() => {
+      const [B, T] = x.shape as [number, number, number];
+      const H = this.heads;
+      const Hkv = this.kvHeads;
+      const D = this.headDim;
+      const layer = call.layer ?? 0;
+      const P = this.prefixLength;
+      const cache = call.cache;
+      if (cache && activeTape()) throw new CtxwinError("ERR_ARG", "Attention.forward: cache: a KV cache is for inference; run the forward in noGrad (or without a tape)");
 
-    const q0 = this.q.forward(x);
-    const q = F.reshape(q0, [B, T, H, D]);
-    q0.release();
-    const k0 = this.k.forward(x);
-    let k = F.reshape(k0, [B, T, Hkv, D]);
-    k0.release();
-    const v0 = this.v.forward(x);
-    let v = F.reshape(v0, [B, T, Hkv, D]);
-    v0.release();
+      const q = F.reshape(this.q.forward(x), [B, T, H, D]);
+      let k = F.reshape(this.k.forward(x), [B, T, Hkv, D]);
+      let v = F.reshape(this.v.forward(x), [B, T, Hkv, D]);
+      // the prefix goes before the first real token: once per forward, or once into a new cache
+      if (P > 0 && (!cache || cache.length === 0)) {
+        k = F.concat(F.repeatBatch(this.prefixKeys!, B), k, 1);
+        v = F.concat(F.repeatBatch(this.prefixValues!, B), v, 1);
+      }
+      if (cache) {
+        const all = cache.append(k.value, v.value);
+        k = new Variable(all.k);
+        v = new Variable(all.v);
+      }
 
-    if (call.cache) {
-      if (activeTape()) throw new CtxwinError("ERR_ARG", "Attention.forward: cache: a KV cache is for inference; run the forward in noGrad (or without a tape)");
-      const c = call.cache;
-      if (c.length === 0 && P > 0) {
-        const pk = batched(this.prefixKeys!.value, B);
-        const pv = batched(this.prefixValues!.value, B);
-        try {
-          const seeded = c.append(pk, pv);
-          seeded.k.dispose();
-          seeded.v.dispose();
-        } finally {
-          pk.dispose();
-          pv.dispose();
-        }
-      }
-      let all: { k: Tensor; v: Tensor };
-      try {
-        all = c.append(k.value, v.value);
-      } finally {
-        k.release();
-        v.release();
-      }
-      k = constant(all.k); // a view of its own: the cache's view can go now
-      v = constant(all.v);
-      all.k.dispose();
-      all.v.dispose();
-    } else if (P > 0) {
-      const pk = F.repeatBatch(this.prefixKeys!, B);
-      const pv = F.repeatBatch(this.prefixValues!, B);
-      const kAll = F.concat(pk, k, 1);
-      const vAll = F.concat(pv, v, 1);
-      pk.release();
-      pv.release();
-      k.release();
-      v.release();
-      k = kAll;
-      v = vAll;
-    }
-
-    let opts: AttentionOptions = {
-      causal: true,
-      softmaxScale: (call.scaleMultiplier ?? 1) / Math.sqrt(D),
-      positional: call.positional,
-      prefixKeys: P,
-    };
-    if (call.window) opts.window = call.window;
-    if (call.onOptions) opts = call.onOptions(layer, opts);
-    call.onQK?.(layer, q.value, k.value, opts);
-    let o = F.attention(q, k, v, opts);
-    q.release();
-    k.release();
-    v.release();
-    if (call.onHeads) {
-      const r = call.onHeads(layer, o);
-      if (r && r !== o) {
-        o.release();
-        o = r;
-      }
-    }
-    const o2 = F.reshape(o, [B, T, H * D]);
-    o.release();
-    const y = this.o.forward(o2);
-    o2.release();
-    return y;
+      let opts: AttentionOptions = {
+        causal: true,
+        softmaxScale: (call.scaleMultiplier ?? 1) / Math.sqrt(D),
+        positional: call.positional,
+        prefixKeys: P,
+      };
+      if (call.window) opts.window = call.window;
+      if (call.onOptions) opts = call.onOptions(layer, opts);
+      call.onQK?.(layer, q.value, k.value, opts);
+      let o = F.attention(q, k, v, opts);
+      if (call.onHeads) o = call.onHeads(layer, o) ?? o;
+      return this.o.forward(F.reshape(o, [B, T, H * D]));
+    });
   }
-}
-
-/** t [1, P, Hkv, D] repeated to [B, P, Hkv, D] (a new tensor). */
-function batched(t: Tensor, B: number): Tensor {
-  let acc = ops.scale(t, 1);
-  for (let i = 1; i < B; i++) {
-    const n = ops.concat(acc, t, 0);
-    acc.dispose();
-    acc = n;
-  }
-  return acc;
 }

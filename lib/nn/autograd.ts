@@ -7,12 +7,14 @@
  * - Recording: ops record a backward closure only while a `Tape` is active (`tape.run(fn)`) and at
  *   least one input `requiresGrad`. Outside a tape (or inside `noGrad(fn)`) nothing is recorded and
  *   nothing is kept for a backward pass: that is inference.
- * - Ownership: every Variable an op returns is owned by the caller, who calls `release()` once it no
- *   longer needs it. A node that needs a value for its backward holds its own reference, so the
- *   value is freed at the later of (the caller's release, the node's backward). Code that releases
- *   intermediates as soon as it is done with them therefore frees memory at once in inference and
- *   as soon as the backward no longer needs it in training. `Parameter`s are never freed by
- *   release(); they are owned by their Module.
+ * - Ownership: every Variable an op returns is owned by the caller. Library code runs a forward
+ *   inside `tidy(fn)`, which gives up the caller's hold of every Variable made inside and not
+ *   returned when fn ends (and frees everything fn made if it throws); outside a tidy the caller
+ *   calls `release()`. A node that needs a value for its backward holds it (hold()), so the value
+ *   is freed at the later of (the owner's release, the node's backward): intermediates are freed
+ *   when the forward ends in inference and as soon as the backward no longer needs them in
+ *   training. An explicit release() inside a tidy frees earlier where memory matters (the hidden
+ *   state between layers). `Parameter`s are never freed by release(); their Module owns them.
  * - Gradients: `tape.backward(loss)` walks the recorded nodes in reverse, frees each node's saved
  *   values right after its backward ran, and ACCUMULATES (+=) into `Parameter.grad` (and into the
  *   `grad` of any leaf Variable with requiresGrad, or of a Variable marked `retainGrad()`).
@@ -29,6 +31,9 @@ import { keep } from "../util/scope.js";
 import { CtxwinError, show } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
+
+/** The innermost active tidy() scope: the Variables made in it whose creator's hold it gives up. */
+let tidyScope: Set<Variable> | null = null;
 
 /** Known constant values of gradient tensors (e.g. the seed 1 of a scalar loss), for cheap broadcasts. */
 const knownScalars = new WeakMap<Tensor, number>();
@@ -58,7 +63,12 @@ export interface VariableOptions {
 /** A value in the graph: one Tensor plus autograd bookkeeping. */
 export class Variable {
   #value: Tensor | null;
+  /** Owner holds: the creator's plus one per keep(); each is given up by one release(). */
   #refs = 1;
+  /** Internal holds of recorded nodes whose backward reads the value (hold()/unhold()). */
+  #holds = 0;
+  /** The tidy scope that gives up the creator's hold when it ends, unless release() did it first. */
+  #tidy: Set<Variable> | null = null;
   #owned: boolean;
   #requiresGrad: boolean;
   /** Accumulated gradient (leaves with requiresGrad, Parameters, and Variables marked retainGrad()). */
@@ -76,6 +86,10 @@ export class Variable {
     this.#owned = !opts.borrowed;
     this.#requiresGrad = opts.requiresGrad ?? false;
     this.name = opts.name;
+    if (tidyScope) {
+      tidyScope.add(this);
+      this.#tidy = tidyScope;
+    }
   }
 
   /** The wrapped tensor (throws once the Variable was released by every holder). */
@@ -107,14 +121,45 @@ export class Variable {
     return this;
   }
 
-  /** This holder is done with the value; it is freed when no holder (incl. a tape node) needs it. */
+  /**
+   * This holder is done with the value; it is freed when no holder (incl. a tape node) needs it.
+   * Inside tidy() a Variable's first release() is its creator's: the scope then has nothing left
+   * to give up for it (an early release where memory matters, e.g. between layers).
+   */
   release(): void {
+    if (this.#tidy) {
+      this.#tidy.delete(this);
+      this.#tidy = null;
+    }
     if (this.#value === null || this.#refs <= 0) return;
     this.#refs--;
-    if (this.#refs === 0) {
+    this.#freeIfUnheld();
+  }
+
+  /** @internal a recorded node's hold (its backward reads the value); not an owner's. */
+  hold(): this {
+    if (this.#value === null) throw new CtxwinError("ERR_DISPOSED", `Variable: expected a live value to save for the backward, got a released one`);
+    this.#holds++;
+    return this;
+  }
+  /** @internal the node ran its backward (or was dropped). */
+  unhold(): void {
+    if (this.#holds <= 0) return;
+    this.#holds--;
+    this.#freeIfUnheld();
+  }
+
+  #freeIfUnheld(): void {
+    if (this.#refs === 0 && this.#holds === 0 && this.#value !== null) {
       if (this.#owned) this.#value.dispose();
       this.#value = null;
     }
+  }
+
+  /** @internal tidy() ended: the returned Variables belong to the enclosing scope (or to no scope). */
+  static adoptInto(v: Variable, scope: Set<Variable> | null): void {
+    v.#tidy = scope;
+    scope?.add(v);
   }
 
   /**
@@ -123,7 +168,9 @@ export class Variable {
    */
   detachValue(): Tensor {
     const v = this.value;
-    if (this.#refs === 1 && this.#owned) {
+    if (this.#refs === 1 && this.#holds === 0 && this.#owned) {
+      this.#tidy?.delete(this);
+      this.#tidy = null;
       this.#value = null;
       this.#refs = 0;
       return v;
@@ -200,6 +247,10 @@ export class Parameter extends Variable {
   override keep(): this {
     return this;
   }
+  override hold(): this {
+    return this;
+  }
+  override unhold(): void {}
   override release(): void {}
   override detachValue(): Tensor {
     return ops.scale(this.#tensor, 1);
@@ -237,7 +288,7 @@ export class Node {
     readonly inputs: readonly Variable[],
     readonly outputs: Variable[],
     public backward: BackwardFn | null,
-    /** Variables whose values the backward reads (held with keep()). */
+    /** Variables whose values the backward reads (held with hold()). */
     public saved: Variable[],
     /** Tensors the node owns (aux outputs such as rstd / lse). */
     public aux: Tensor[],
@@ -247,7 +298,7 @@ export class Node {
   release(): void {
     if (this.released) return;
     this.released = true;
-    for (const v of this.saved) v.release();
+    for (const v of this.saved) v.unhold();
     for (const t of this.aux) t.dispose();
     this.saved = [];
     this.aux = [];
@@ -271,6 +322,77 @@ export function noGrad<T>(fn: () => T): T {
   } finally {
     current = prev;
   }
+}
+
+/**
+ * Runs fn and then gives up the creator's hold of every Variable made inside it that fn did not
+ * return (a Variable, or Variables inside returned arrays / plain objects): a forward's
+ * intermediates are freed when it ends, with no release() calls, and the values a recorded
+ * backward reads stay alive until it ran (nodes hold them). If fn throws, every Variable and
+ * Tensor it made (and did not keep()) is freed. Returned Variables belong to the caller (to the
+ * enclosing tidy, if any). fn must be synchronous.
+ */
+export function tidy<T>(fn: () => T): T {
+  return runAll(tidySteps(callOnce(fn)));
+}
+
+function* callOnce<T>(fn: () => T): Steps<T> {
+  const out = fn();
+  if (out && typeof (out as { then?: unknown }).then === "function") {
+    throw new CtxwinError("ERR_ARG", "tidy: fn: expected a synchronous function, got one returning a Promise (ops only enqueue work: keep the forward synchronous)");
+  }
+  return out;
+}
+
+/**
+ * tidy() for work written as Steps: the scope is active only while the work's own slices run
+ * (work interleaved on the event loop between slices is not tracked by it).
+ */
+export function* tidySteps<T>(steps: Steps<T>): Steps<T> {
+  const mine = new Set<Variable>();
+  let finished = false;
+  try {
+    for (;;) {
+      const outer = tidyScope;
+      tidyScope = mine;
+      let r: IteratorResult<void, T>;
+      try {
+        r = steps.next();
+      } finally {
+        tidyScope = outer;
+      }
+      if (r.done) {
+        const returned = variablesIn(r.value);
+        for (const v of mine) {
+          if (returned.has(v)) Variable.adoptInto(v, outer);
+          else v.release();
+        }
+        mine.clear();
+        finished = true;
+        return r.value;
+      }
+      yield;
+    }
+  } finally {
+    if (!finished) {
+      for (const v of mine) v.release();
+      mine.clear();
+    }
+  }
+}
+
+/** The Variables in a result: itself, or inside arrays and plain objects (not class instances). */
+function variablesIn(value: unknown, found = new Set<Variable>(), seen = new Set<object>()): Set<Variable> {
+  if (value instanceof Variable) found.add(value);
+  else if (value !== null && typeof value === "object" && !seen.has(value)) {
+    seen.add(value);
+    if (Array.isArray(value)) for (const x of value) variablesIn(x, found, seen);
+    else {
+      const proto = Object.getPrototypeOf(value);
+      if (proto === Object.prototype || proto === null) for (const x of Object.values(value)) variablesIn(x, found, seen);
+    }
+  }
+  return found;
 }
 
 /** noGrad for work written as Steps, in slices that give the event loop a turn (eventLoopSlice()). */
@@ -532,8 +654,8 @@ export function emitMany(name: string, inputs: readonly Variable[], outputs: rea
     return outs;
   }
   const saved: Variable[] = [];
-  for (const v of opts.save ?? []) saved.push(v.keep());
-  for (const i of opts.saveOutputs ?? []) saved.push(outs[i]!.keep());
+  for (const v of opts.save ?? []) saved.push(v.hold());
+  for (const i of opts.saveOutputs ?? []) saved.push(outs[i]!.hold());
   const node = new Node(name, [...inputs], outs, backward, saved, [...(opts.aux ?? [])]);
   for (const o of outs) o.node = node;
   tape!.push(node);

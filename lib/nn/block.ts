@@ -9,7 +9,7 @@
  * forward under an inner tape and backpropagates through it (parameter gradients accumulate
  * directly). Hooks inside a checkpointed block run twice (forward and recompute).
  */
-import { activeTape, emit, noGrad, Tape, Variable } from "./autograd.js";
+import { activeTape, emit, noGrad, Tape, tidy, Variable } from "./autograd.js";
 import * as F from "./functional.js";
 import { Attention, type AttentionCall } from "./attention.js";
 import { MLP, type Norm } from "./layers.js";
@@ -50,18 +50,12 @@ export class Block extends Module {
   }
 
   #forward(x: Variable, call: AttentionCall): Variable {
-    const h = this.norm1.forward(x);
-    const a = this.attn.forward(h, call);
-    const x2 = F.add(this.residualFromNorm ? h : x, a);
-    a.release();
-    h.release();
-    const h2 = this.norm2.forward(x2);
-    const m = this.mlp.forward(h2);
-    const y = F.add(this.residualFromNorm ? h2 : x2, m);
-    m.release();
-    h2.release();
-    x2.release();
-    return y;
+    return tidy(() => {
+      const h = this.norm1.forward(x);
+      const x2 = F.add(this.residualFromNorm ? h : x, this.attn.forward(h, call));
+      const h2 = this.norm2.forward(x2);
+      return F.add(this.residualFromNorm ? h2 : x2, this.mlp.forward(h2));
+    });
   }
 
   #checkpointed(x: Variable, call: AttentionCall): Variable {
@@ -70,18 +64,18 @@ export class Block extends Module {
     const y = yv.detachValue();
     return emit("checkpointedBlock", [x, ...params], y, (g, ctx) => {
       const inner = new Tape();
-      const xl = new Variable(x.value, { requiresGrad: ctx.needs(0), borrowed: true });
-      const out = inner.run(() => this.#forward(xl, call));
       try {
-        if (out.requiresGrad) inner.backward(out, { gradient: g });
+        return tidy(() => {
+          const xl = new Variable(x.value, { requiresGrad: ctx.needs(0), borrowed: true });
+          const out = inner.run(() => this.#forward(xl, call));
+          if (out.requiresGrad) inner.backward(out, { gradient: g });
+          const dx = xl.grad;
+          xl.grad = null;
+          return [dx, ...params.map(() => null)];
+        });
       } finally {
         inner.dispose();
-        out.release();
       }
-      const dx = xl.grad;
-      xl.grad = null;
-      xl.release();
-      return [dx, ...params.map(() => null)];
     }, { save: [x] });
   }
 }

@@ -8,6 +8,8 @@ export {
   Tape,
   noGrad,
   noGradSliced,
+  tidy,
+  tidySteps,
   activeTape,
   leaf,
   constant,
@@ -23,7 +25,7 @@ export {
 export * as F from "./functional.js";
 export { type CrossEntropyOptions } from "./functional.js";
 export { Module, ModuleList } from "./module.js";
-export { Builder, Rng, randomInit, type WeightFactory, type WeightKind, type RandomInitOptions } from "./init.js";
+export { Builder, randomInit, type WeightFactory, type WeightKind, type RandomInitOptions } from "./init.js";
 export { Linear, Embedding, RMSNorm, LayerNorm, MLP, type Norm, type MLPOptions, type LoraState } from "./layers.js";
 export { Attention, KVCache, LayerCache, type LayerKV, type AttentionCall, type AttentionConfig } from "./attention.js";
 export { Block, type BlockParts } from "./block.js";

@@ -4,53 +4,13 @@
  * (loadModel reads each name from the safetensors files) and anything else (tests).
  */
 import { Tensor, defaultDevice, numel, type Device, type DType } from "../tensor.js";
+import { Rng } from "../util/rng.js";
 
 /** What a weight is for (decides the default initialisation). */
 export type WeightKind = "linear" | "bias" | "norm-weight" | "norm-bias" | "embedding" | "prefix" | "lora-a" | "lora-b";
 
 /** Makes the weight `name` (full dotted name) of `shape`. */
 export type WeightFactory = (name: string, shape: readonly number[], kind: WeightKind) => Tensor;
-
-/** Seeded PRNG (mulberry32) with a Box–Muller normal sampler. */
-export class Rng {
-  #s: number;
-  #spare: number | null = null;
-  constructor(seed = 0) {
-    this.#s = (seed >>> 0) ^ 0x9e3779b9;
-    for (let i = 0; i < 4; i++) this.next();
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** Standard normal. */
-  normal(): number {
-    if (this.#spare !== null) {
-      const s = this.#spare;
-      this.#spare = null;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = this.next();
-    const v = this.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.#spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  }
-  /** A Float32Array of n normals with standard deviation std. */
-  normals(n: number, std = 1): Float32Array {
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.normal() * std;
-    return out;
-  }
-  /** Uniform in [lo, hi). */
-  uniform(lo: number, hi: number): number {
-    return lo + (hi - lo) * this.next();
-  }
-}
 
 export interface RandomInitOptions {
   seed?: number;

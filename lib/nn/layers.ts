@@ -10,7 +10,7 @@
  */
 import { CtxwinError } from "../errors.js";
 import { Tensor } from "../tensor.js";
-import { Parameter, Variable } from "./autograd.js";
+import { Parameter, tidy, Variable } from "./autograd.js";
 import * as F from "./functional.js";
 import { Builder } from "./init.js";
 import { Module } from "./module.js";
@@ -39,18 +39,9 @@ export class Linear extends Module {
   }
 
   forward(x: Variable): Variable {
-    const y = F.linear(x, this.weight, this.bias);
-    if (!this.lora) return y;
-    const { A, B, scale } = this.lora;
-    const t = F.linear(x, A);
-    const u = F.linear(t, B);
-    t.release();
-    const s = F.scale(u, scale);
-    u.release();
-    const z = F.add(y, s);
-    y.release();
-    s.release();
-    return z;
+    const lora = this.lora;
+    if (!lora) return F.linear(x, this.weight, this.bias);
+    return tidy(() => F.add(F.linear(x, this.weight, this.bias), F.scale(F.linear(F.linear(x, lora.A), lora.B), lora.scale)));
   }
 
   /**
@@ -148,20 +139,9 @@ export class MLP extends Module {
     this.down = this.module(n.down, new Linear(b.sub(n.down), hidden, dim, { bias: opts.bias }));
   }
   forward(x: Variable): Variable {
-    let h: Variable;
-    if (this.gate) {
-      const g = this.gate.forward(x);
-      const u = this.up.forward(x);
-      h = F.swiglu(g, u);
-      g.release();
-      u.release();
-    } else {
-      const u = this.up.forward(x);
-      h = F.gelu(u);
-      u.release();
-    }
-    const y = this.down.forward(h);
-    h.release();
-    return y;
+    return tidy(() => {
+      const h = this.gate ? F.swiglu(this.gate.forward(x), this.up.forward(x)) : F.gelu(this.up.forward(x));
+      return this.down.forward(h);
+    });
   }
 }

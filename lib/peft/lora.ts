@@ -9,6 +9,7 @@ import { CtxwinError } from "../errors.js";
 import * as ops from "../ops/index.js";
 import { Parameter } from "../nn/autograd.js";
 import { randomInit } from "../nn/init.js";
+import { checkSeed } from "../util/rng.js";
 import { Linear } from "../nn/layers.js";
 import type { CausalLM } from "../models/causal_lm.js";
 
@@ -62,7 +63,7 @@ export function addLora(model: CausalLM, opts: LoraOptions): Parameter[] {
   if (loraInfo.has(model)) throw new CtxwinError("ERR_ARG", `${fn}: model: already has LoRA adapters (mergeLora or removeLora first)`);
   const alpha = opts.alpha ?? opts.r;
   const scale = opts.useRslora ? alpha / Math.sqrt(opts.r) : alpha / opts.r;
-  const init = randomInit({ seed: opts.seed ?? 0, device: model.device, dtype: model.dtype });
+  const init = randomInit({ seed: checkSeed(fn, opts.seed ?? 0), device: model.device, dtype: model.dtype });
   const all = hfLinearModules(model);
   const chosen = [...all].filter(([hf]) => opts.targetModules.includes(hf.split(".").pop()!) || opts.targetModules.includes(hf));
   if (chosen.length === 0) {

@@ -7,7 +7,7 @@
 import { CtxwinError } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import { Parameter } from "../nn/autograd.js";
-import { Rng } from "../nn/init.js";
+import { Rng, checkSeed } from "../util/rng.js";
 import type { CausalLM } from "../models/causal_lm.js";
 
 export interface PrefixOptions {
@@ -23,7 +23,7 @@ export interface PrefixOptions {
 export function addPrefix(model: CausalLM, opts: PrefixOptions): Parameter[] {
   const P = opts.numVirtualTokens;
   if (!Number.isInteger(P) || P < 1) throw new CtxwinError("ERR_ARG", `addPrefix: numVirtualTokens: expected a positive integer, got ${P}`);
-  const rng = new Rng(opts.seed ?? 0);
+  const rng = new Rng(checkSeed("addPrefix", opts.seed ?? 0));
   const std = opts.std ?? 1;
   const { numKvHeads: Hkv, headDim: D } = model.config;
   if (opts.freezeBase ?? true) model.freeze();

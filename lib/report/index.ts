@@ -5,7 +5,8 @@
  *   renderReport(report, outDir)  → writes outDir/report.json and outDir/report.html (atomically)
  *   loadReport(dir)               → reads and validates dir/report.json (ERR_FORMAT naming file + field)
  *   reportCommand(dir)            → `ctxwin report DIR`: load, re-render report.html, return the summary
- *                                   (a study report, or an `analyze positional` report: positional.ts)
+ *                                   (a study report, an `analyze heads` report: heads.ts, or an
+ *                                   `analyze positional` report: positional.ts)
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -15,14 +16,17 @@ import type { StudyReport } from "../study/report_schema.js";
 import { computeFindings, computeGates } from "./findings.js";
 import { renderHtml } from "./html.js";
 import { renderTerminalSummary, type TerminalOptions } from "./terminal.js";
+import { renderHeadsReport } from "./heads.js";
+import { HEADS_REPORT_KIND, type HeadsReport } from "../analyze/heads_schema.js";
 import { renderPositionalHtml, renderPositionalSummary } from "./positional.js";
-import type { PositionalReport } from "../analyze/report_schema.js";
+import type { PositionalReport } from "../analyze/positional_schema.js";
 
 export { computeFindings, computeGates, badge, formatInterval, CRITERIA, Evidence, type Finding, type Gate, type GateId, type SeedId, type Verdict } from "./findings.js";
 export { renderHtml, type HtmlOptions } from "./html.js";
-export { renderTerminalSummary, defaultColor, visibleWidth, textTable, type TerminalOptions } from "./terminal.js";
+export { renderTerminalSummary, defaultColor, visibleWidth, formatTable, paint, type TerminalOptions, type TableRow, type TableOptions } from "./terminal.js";
+export { renderHeadsReport, renderHeadsHtml, renderHeadsSummary } from "./heads.js";
 export { renderPositionalHtml, renderPositionalSummary } from "./positional.js";
-export { htmlPage, kv, CSS } from "./page.js";
+export { htmlPage, htmlTable, figure, section, kv, cls, CSS, type HtmlTableOptions } from "./page.js";
 export { lineChart, heatmap, lossCurve, scatterChart, logTicks, linearTicks, viridis, seriesStyle, PALETTE, type LineChartOptions, type HeatmapOptions, type LossCurveOptions } from "./svg.js";
 export { formatNll, formatPpl, formatSeconds, lengthLabel, escapeXml } from "./format.js";
 
@@ -62,8 +66,13 @@ export function terminalSummary(report: StudyReport): string {
 export async function reportCommand(dir: string, opts: TerminalOptions = {}): Promise<string> {
   const file = reportFile(dir);
   const value = await readReportJson(file);
+  if (isHeadsReport(value)) {
+    // an `analyze heads` report: heads.ts renders its page and summary
+    const heads = validateHeadsReport(value, file);
+    return (await renderHeadsReport(heads, dirname(file), { color: opts.color })).summary;
+  }
   if (isPositionalReport(value)) {
-    // an `analyze positional` report: the same renderer's page and summary for that schema
+    // an `analyze positional` report: positional.ts renders its page and summary
     const r = validatePositionalReport(value, file);
     await writeFileAtomic(join(dirname(file), "report.html"), renderPositionalHtml(r));
     return renderPositionalSummary(r, { color: opts.color });
@@ -76,6 +85,25 @@ export async function reportCommand(dir: string, opts: TerminalOptions = {}): Pr
 }
 
 // ------------------------------------------------------------------ loading and validation
+
+function isHeadsReport(v: unknown): boolean {
+  return v !== null && typeof v === "object" && (v as { kind?: unknown }).kind === HEADS_REPORT_KIND;
+}
+
+/** The fields the heads page and summary read (ERR_FORMAT naming the file and the field). */
+export function validateHeadsReport(value: unknown, file = "report.json"): HeadsReport {
+  const c = new Check(file);
+  const r = c.object(value, "(top level)");
+  if (r.schema !== 1) c.fail("schema", `1 (a ${HEADS_REPORT_KIND} report)`, r.schema);
+  c.array(r.checkpoints, "checkpoints").forEach((cp, i) => {
+    const o = c.object(cp, `checkpoints[${i}]`);
+    c.array(o.tasks, `checkpoints[${i}].tasks`);
+    c.object(o.model, `checkpoints[${i}].model`);
+    c.object(o.clusters, `checkpoints[${i}].clusters`);
+  });
+  c.object(r.config, "config");
+  return value as HeadsReport;
+}
 
 function reportFile(dir: string): string {
   return dir.endsWith(".json") ? dir : join(dir, "report.json");

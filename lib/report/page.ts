@@ -1,7 +1,7 @@
 /**
- * The page every ctxwin report shares (the study's and the analyses'): one stylesheet, the
- * document shell and small HTML pieces. Self-contained: inline CSS, no scripts, no network
- * references. Charts come from svg.ts, numbers from format.ts.
+ * The page shell every ctxwin report shares (the study's report.html, the analyses' pages): one
+ * stylesheet, the document frame, summary tiles, tables and figures. Pages are self-contained:
+ * inline CSS and SVG, no scripts, no network.
  */
 import { escapeXml as esc } from "./format.js";
 
@@ -78,26 +78,62 @@ details { border: 1px solid var(--line); border-radius: 8px; padding: 8px 14px; 
 details summary { cursor: pointer; font-weight: 600; }
 details pre { background: var(--zebra); border-radius: 6px; padding: 12px; overflow: auto; max-height: 560px; margin: 10px 0 4px; }
 footer { margin-top: 48px; padding-top: 12px; border-top: 1px solid var(--line); font-size: 12.5px; color: var(--muted); }
+.maps { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 14px; align-items: start; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 13px; margin: 6px 0; }
+.legend .chip { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -1px; margin-right: 5px; }
+.obs .finding p { margin: 2px 0 4px; }
+.pca-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 12px; }
+figure.small { padding: 8px; }
 @media print { main { max-width: none; padding: 0; } h2 { break-after: avoid; } figure, .card, .finding { break-inside: avoid; } details { display: none; } }
 `;
 
-/** CSS class of a verdict: true → "yes", false → "no", null → "na". */
+/** CSS class of a verdict: true → "yes", false → "no", null → "na" (badges, findings, observations). */
 export function cls(r: boolean | null): "yes" | "no" | "na" {
   return r === true ? "yes" : r === false ? "no" : "na";
 }
 
-/** A key/value summary card (text escaped). */
+/** A whole HTML document: `<title>`, the shared stylesheet, `body` inside <main>, and a footer (HTML). */
+export function htmlPage(title: string, body: string, footer?: string): string {
+  return (
+    `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+    `<title>${esc(title)}</title><style>${CSS}</style></head><body><main>` +
+    body +
+    (footer !== undefined ? `<footer>${footer}</footer>` : "") +
+    `</main></body></html>\n`
+  );
+}
+
+/** A summary tile: key, value and an optional detail line (text, escaped). */
 export function kv(k: string, v: string, d?: string): string {
   return `<div class="kv"><div class="k">${esc(k)}</div><div class="v">${esc(v)}</div>${d ? `<div class="d">${esc(d)}</div>` : ""}</div>`;
 }
 
-/** The whole document: `body` and `footer` are HTML (already escaped), `title` text. */
-export function htmlPage(o: { title: string; body: string; footer: string; css?: string }): string {
-  return (
-    `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-    `<title>${esc(o.title)}</title><style>${CSS}${o.css ?? ""}</style></head><body><main>` +
-    o.body +
-    `<footer>${o.footer}</footer>` +
-    `</main></body></html>\n`
-  );
+export interface HtmlTableOptions {
+  /** Header cells (HTML). */
+  head: string[];
+  /** Body rows of cells (HTML). */
+  rows: string[][];
+  /** Columns that hold numbers (right-aligned, tabular figures). */
+  numeric?: number[];
+  /** A class for the <table>. */
+  className?: string;
+}
+
+/** A table in a horizontally scrolling wrapper (cells are HTML: escape text before). */
+export function htmlTable(o: HtmlTableOptions): string {
+  const num = new Set(o.numeric ?? []);
+  const cell = (tag: "th" | "td", html: string, i: number) => `<${tag}${num.has(i) ? ` class="num"` : ""}>${html}</${tag}>`;
+  const head = `<tr>${o.head.map((h, i) => cell("th", h, i)).join("")}</tr>`;
+  const body = o.rows.map((r) => `<tr>${r.map((c, i) => cell("td", c, i)).join("")}</tr>`).join("");
+  return `<div class="wrap"><table${o.className ? ` class="${esc(o.className)}"` : ""}><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
+}
+
+/** A figure: an inline SVG (or any HTML) with a caption (HTML). */
+export function figure(svg: string, caption?: string): string {
+  return `<figure>${svg}${caption ? `<figcaption>${caption}</figcaption>` : ""}</figure>`;
+}
+
+/** A section with an id and a heading (text, escaped) around `html`. */
+export function section(id: string, title: string, html: string): string {
+  return `<section id="${esc(id)}"><h2>${esc(title)}</h2>${html}</section>`;
 }

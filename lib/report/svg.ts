@@ -5,7 +5,9 @@
  *   ticks, axis labels and optional vertical markers (the training length L and its multiples);
  *   a series may have its own x values (curves sampled at different points);
  * - `heatmap`: a matrix of values in [min, max] with a colour-blind-safe sequential scale
- *   (viridis), the values printed in the cells and a colour bar;
+ *   (viridis) or, for signed values, a diverging one (RdBu, white at 0), or colours of its own
+ *   (categories); the values printed in the cells (optional), sparse row/column labels for dense
+ *   maps, and a colour bar;
  * - `lossCurve`: a small line chart for a training loss curve;
  * - `scatterChart`: points in 2-D (e.g. a PCA projection), each with its own colour and marker,
  *   with an optional colour bar (a sequential scale, e.g. the position) and legend.
@@ -380,6 +382,21 @@ export function viridis(t: number): string {
   return `#${c.map((x) => x.toString(16).padStart(2, "0")).join("")}`;
 }
 
+/** RdBu at 9 stops, blue (negative) → white (0) → red (positive): a colour-blind-safe diverging scale. */
+const DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b"];
+
+/** The diverging colour of t in [0, 1] (0.5 = white; clamped; non-finite → grey). */
+export function divergingColor(t: number): string {
+  if (!isFiniteNumber(t)) return "#c8ccd4";
+  const u = Math.min(1, Math.max(0, t)) * (DIVERGING.length - 1);
+  const i = Math.min(DIVERGING.length - 2, Math.floor(u));
+  const f = u - i;
+  const a = hex(DIVERGING[i]!);
+  const b = hex(DIVERGING[i + 1]!);
+  const c = a.map((x, k) => Math.round(x + (b[k]! - x) * f));
+  return `#${c.map((x) => x.toString(16).padStart(2, "0")).join("")}`;
+}
+
 export interface HeatmapOptions {
   title?: string;
   rowLabels: string[];
@@ -394,10 +411,19 @@ export interface HeatmapOptions {
   cellHeight?: number;
   /** Formats a cell value (default two decimals). */
   format?: (v: number) => string;
-  /** Draw the colour bar (default true). */
+  /** Draw the colour bar (default true; false with `fill`). */
   colorBar?: boolean;
   /** A value to mark on the colour bar (e.g. the chance level). */
   reference?: { value: number; label: string };
+  /**
+   * A diverging scale (blue – white at 0 – red) for signed values; min/max default to ±max|value|,
+   * so 0 is white. Default: the sequential viridis scale.
+   */
+  diverging?: boolean;
+  /** Colours a cell itself (categorical maps, e.g. cluster ids); no colour bar unless asked for. */
+  fill?: (v: number, row: number, col: number) => string;
+  /** Formats the colour bar's end labels (default two decimals). */
+  barFormat?: (v: number) => string;
   /** Print the values in the cells (default true; off for dense maps, the tooltips keep them). */
   showValues?: boolean;
   /** Show every k-th row/column label only (default 1: all). */
@@ -407,8 +433,17 @@ export interface HeatmapOptions {
 
 /** A heatmap with values printed in the cells. */
 export function heatmap(o: HeatmapOptions): string {
-  const min = isFiniteNumber(o.min) ? o.min : 0;
-  const max = isFiniteNumber(o.max) && o.max !== min ? o.max : min + 1;
+  let min = isFiniteNumber(o.min) ? o.min : 0;
+  let max = isFiniteNumber(o.max) && o.max !== min ? o.max : min + 1;
+  if (o.diverging && !isFiniteNumber(o.min) && !isFiniteNumber(o.max)) {
+    let m = 0;
+    for (const row of o.values) for (const v of row ?? []) if (isFiniteNumber(v)) m = Math.max(m, Math.abs(v));
+    if (m === 0) m = 1;
+    min = -m;
+    max = m;
+  }
+  const colour = o.diverging ? divergingColor : viridis;
+  const showValues = o.showValues ?? true;
   const cw = o.cellWidth ?? 46;
   const ch = o.cellHeight ?? 26;
   const fmt = o.format ?? ((v: number) => v.toFixed(2));
@@ -417,7 +452,8 @@ export function heatmap(o: HeatmapOptions): string {
   const rowLabelW = Math.max(40, ...o.rowLabels.map((l) => l.length * 6.6 + 10)) + (o.rowTitle ? 16 : 0);
   const top = (o.title ? 26 : 6) + (o.colTitle ? 16 : 0) + 16;
   const left = rowLabelW;
-  const bar = o.colorBar ?? true;
+  const bar = o.colorBar ?? !o.fill;
+  const barLabel = o.barFormat ?? ((v: number) => formatNumber(v, 2));
   const barW = bar ? 52 : 0;
   const width = left + cols * cw + 8 + barW;
   const height = Math.max(top + rows * ch + 8, bar ? top + 90 : 0);
@@ -429,7 +465,6 @@ export function heatmap(o: HeatmapOptions): string {
     parts.push(`<text x="10" y="${coord(cy)}" transform="rotate(-90 10 ${coord(cy)})" text-anchor="middle" font-size="11" fill="#6a7080">${escapeXml(o.rowTitle)}</text>`);
   }
   const every = Math.max(1, Math.floor(o.labelEvery ?? 1));
-  const showValues = o.showValues ?? true;
   o.colLabels.forEach((l, c) => {
     if (c % every === 0) parts.push(`<text x="${coord(left + c * cw + cw / 2)}" y="${coord(top - 5)}" text-anchor="middle" font-size="11" fill="#4a5160">${escapeXml(l)}</text>`);
   });
@@ -441,9 +476,10 @@ export function heatmap(o: HeatmapOptions): string {
       const x = left + c * cw;
       const has = isFiniteNumber(v);
       const t = has ? (v - min) / (max - min) : NaN;
-      const fill = viridis(t);
+      const fill = has && o.fill ? o.fill(v, r, c) : colour(t);
       const text = has ? fmt(v) : "–";
-      const ink = has && t >= 0.55 ? "#1d2330" : has ? "#ffffff" : "#4a5160";
+      const light = o.fill ? false : o.diverging ? Math.abs(t - 0.5) < 0.3 : t >= 0.55;
+      const ink = has && light ? "#1d2330" : has ? "#ffffff" : "#4a5160";
       const tip = `${o.rowLabels[r] ?? ""}, ${o.colLabels[c] ?? ""}: ${text}`;
       parts.push(`<rect x="${coord(x)}" y="${coord(y)}" width="${coord(cw - 1)}" height="${coord(ch - 1)}" fill="${fill}"><title>${escapeXml(tip)}</title></rect>`);
       if (showValues) parts.push(`<text x="${coord(x + cw / 2)}" y="${coord(y + ch / 2 + 4)}" text-anchor="middle" font-size="11" fill="${ink}" style="font-variant-numeric: tabular-nums">${escapeXml(text)}</text>`);
@@ -455,11 +491,11 @@ export function heatmap(o: HeatmapOptions): string {
     const n = 20;
     for (let k = 0; k < n; k++) {
       const y = top + bh - ((k + 1) * bh) / n;
-      parts.push(`<rect x="${coord(bx)}" y="${coord(y)}" width="10" height="${coord(bh / n + 0.5)}" fill="${viridis((k + 0.5) / n)}"/>`);
+      parts.push(`<rect x="${coord(bx)}" y="${coord(y)}" width="10" height="${coord(bh / n + 0.5)}" fill="${colour((k + 0.5) / n)}"/>`);
     }
     parts.push(`<rect x="${coord(bx)}" y="${coord(top)}" width="10" height="${coord(bh)}" fill="none" stroke="#8a909c" stroke-width="0.6"/>`);
-    parts.push(`<text x="${coord(bx + 14)}" y="${coord(top + 8)}" font-size="10" fill="#4a5160">${escapeXml(formatNumber(max, 2))}</text>`);
-    parts.push(`<text x="${coord(bx + 14)}" y="${coord(top + bh)}" font-size="10" fill="#4a5160">${escapeXml(formatNumber(min, 2))}</text>`);
+    parts.push(`<text x="${coord(bx + 14)}" y="${coord(top + 8)}" font-size="10" fill="#4a5160">${escapeXml(barLabel(max))}</text>`);
+    parts.push(`<text x="${coord(bx + 14)}" y="${coord(top + bh)}" font-size="10" fill="#4a5160">${escapeXml(barLabel(min))}</text>`);
     if (o.reference && isFiniteNumber(o.reference.value) && o.reference.value >= min && o.reference.value <= max) {
       const y = top + bh - ((o.reference.value - min) / (max - min)) * bh;
       parts.push(`<line x1="${coord(bx - 3)}" x2="${coord(bx + 13)}" y1="${coord(y)}" y2="${coord(y)}" stroke="#d00" stroke-width="1.4"><title>${escapeXml(`${o.reference.label}: ${formatNumber(o.reference.value, 3)}`)}</title></line>`);

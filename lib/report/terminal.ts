@@ -32,28 +32,6 @@ export function visibleWidth(s: string): number {
   return [...s.replace(ANSI, "")].length;
 }
 
-/**
- * A fixed-width table: the header in bold, a rule, then the rows; the first column left-aligned,
- * the others right-aligned (or as `align` says); `highlight[r][k]` cells in bold green. Widths
- * count visible characters (ANSI codes ignored). Returns the lines.
- */
-export function textTable(header: string[], rows: string[][], opts: { color?: boolean; highlight?: boolean[][]; align?: ("left" | "right")[] } = {}): string[] {
-  const color = opts.color ?? defaultColor();
-  const c = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
-  const widths = header.map((h, k) => Math.max(visibleWidth(h), ...rows.map((r) => visibleWidth(r[k] ?? ""))));
-  const sep = "  ";
-  const fmtRow = (cells: string[], hl: boolean[] = []) =>
-    cells
-      .map((cell, k) => {
-        const left = (opts.align?.[k] ?? (k === 0 ? "left" : "right")) === "left";
-        const padded = left ? padEnd(cell, widths[k]!) : padStart(cell, widths[k]!);
-        return hl[k] ? c("1;32", padded) : padded;
-      })
-      .join(sep)
-      .trimEnd();
-  return [c("1", fmtRow(header)), c("2", widths.map((w) => "-".repeat(w)).join(sep)), ...rows.map((r, i) => fmtRow(r, opts.highlight?.[i]))];
-}
-
 function padEnd(s: string, w: number): string {
   return s + " ".repeat(Math.max(0, w - visibleWidth(s)));
 }
@@ -61,10 +39,51 @@ function padStart(s: string, w: number): string {
   return " ".repeat(Math.max(0, w - visibleWidth(s))) + s;
 }
 
+/** ANSI styling that is a no-op without colour: `paint(color)("1;32", text)`. */
+export function paint(color: boolean): (code: string, s: string) => string {
+  return (code, s) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+}
+
+/** A body row of a terminal table: its cells and which of them to highlight (bold green). */
+export interface TableRow {
+  cells: string[];
+  highlight?: boolean[];
+}
+
+export interface TableOptions {
+  color?: boolean;
+  /** Per column; default: the first column left-aligned, the others right-aligned (numbers). */
+  align?: ("left" | "right")[];
+  /** Between columns (default two spaces). */
+  sep?: string;
+}
+
+/**
+ * A fixed-width table as lines: the header in bold, a dashed rule, then the rows; columns as
+ * wide as their widest cell (ANSI codes do not count), trailing spaces trimmed. Every terminal
+ * table of ctxwin's reports goes through here.
+ */
+export function formatTable(header: string[], rows: (string[] | TableRow)[], opts: TableOptions = {}): string[] {
+  const c = paint(opts.color ?? false);
+  const sep = opts.sep ?? "  ";
+  const body = rows.map((r) => (Array.isArray(r) ? { cells: r } : r));
+  const widths = header.map((h, k) => Math.max(visibleWidth(h), ...body.map((r) => visibleWidth(r.cells[k] ?? ""))));
+  const right = (k: number) => (opts.align?.[k] ?? (k === 0 ? "left" : "right")) === "right";
+  const fmtRow = (cells: string[], hl: boolean[] = []) =>
+    cells
+      .map((cell, k) => {
+        const padded = right(k) ? padStart(cell, widths[k]!) : padEnd(cell, widths[k]!);
+        return hl[k] ? c("1;32", padded) : padded;
+      })
+      .join(sep)
+      .trimEnd();
+  return [c("1", fmtRow(header)), c("2", widths.map((w) => "-".repeat(w)).join(sep)), ...body.map((r) => fmtRow(r.cells, r.highlight))];
+}
+
 /** The summary text (ends without a newline). */
 export function renderTerminalSummary(report: StudyReport, opts: TerminalOptions = {}): string {
   const color = opts.color ?? defaultColor();
-  const c = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const c = paint(color);
   const bold = (s: string) => c("1", s);
   const dim = (s: string) => c("2", s);
   const L = report.trainLength;
@@ -77,20 +96,20 @@ export function renderTerminalSummary(report: StudyReport, opts: TerminalOptions
   // the passkey column: one sub-column per bucket, as wide as its label (or a value)
   const pkWidths = buckets.map((b) => Math.max(4, visibleWidth(bucketLabel(b))));
   const header = ["method", ...lengths.map((T) => `${lengthLabel(T, L)} (${T})`), `passkey ${buckets.map((b, j) => padStart(bucketLabel(b), pkWidths[j]!)).join(" ")}`, "time"];
-  const rows: { cells: string[]; best: boolean[] }[] = methods.map((m, mi) => {
+  const rows: TableRow[] = methods.map((m, mi) => {
     const cells = lengths.map((_, i) => formatNll(Array.isArray(m.nll) ? m.nll[i] : null) + (best[i]!.has(mi) ? "*" : " "));
     const pk = buckets.map((_, j) => {
       const cell = Array.isArray(m.passkey) ? m.passkey[j] : null;
       return cell && isFiniteNumber(cell.correct) && isFiniteNumber(cell.trials) && cell.trials > 0 ? formatAcc(cell.correct / cell.trials) : "–";
     });
-    return { cells: [m.label ?? m.id, ...cells, pk.map((s, j) => padStart(s, pkWidths[j]!)).join(" "), formatSeconds(m.wallSeconds)], best: [false, ...lengths.map((_, i) => best[i]!.has(mi)), false, false] };
+    return { cells: [m.label ?? m.id, ...cells, pk.map((s, j) => padStart(s, pkWidths[j]!)).join(" "), formatSeconds(m.wallSeconds)], highlight: [false, ...lengths.map((_, i) => best[i]!.has(mi)), false, false] };
   });
   const out: string[] = [];
   const title = `ctxwin study: ${report.preset} preset, seed ${report.seed}, ${report.device}, L = ${L}`;
   out.push(bold(title));
   if (report.config && report.config.interrupted) out.push(c("33", `PARTIAL REPORT: ${String(report.config.interrupted)}`));
   out.push("");
-  out.push(...textTable(header, rows.map((r) => r.cells), { color, highlight: rows.map((r) => r.best) }));
+  out.push(...formatTable(header, rows, { color }));
   out.push("");
   const ev = report.evaluation;
   const evText = ev && Array.isArray(ev.documents) ? ` (${ev.documents.length} documents, ${ev.windows} windows × ${ev.targets} targets)` : "";

@@ -22,7 +22,7 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { CtxwinError } from "../errors.js";
-import { Rng } from "../nn/init.js";
+import { Rng, mixSeed } from "../util/rng.js";
 
 export interface Document {
   /** Where it came from (file name, with a paragraph range for split files). */
@@ -192,12 +192,7 @@ export function splitCorpus(corpus: Corpus, opts: { seed: number; validationFrac
       `study: corpus ${corpus.source}: expected at least 2 documents (a training and a validation split), got ${docs.length}; give more files, or a file longer than ${SPLIT_ABOVE / 1024} KiB with blank lines between paragraphs`,
     );
   }
-  const order = docs.map((_, i) => i);
-  const rng = new Rng(opts.seed ^ 0x5eed);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+  const order = Array.from(new Rng(mixSeed(opts.seed, 0x5eed)).permutation(docs.length));
   let nVal = Math.min(docs.length - 1, Math.max(1, opts.minValidationDocs ?? 1, Math.round(opts.validationFraction * docs.length)));
   let chars = 0;
   for (let i = 0; i < nVal; i++) chars += docs[order[i]!]!.text.length;

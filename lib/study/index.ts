@@ -32,5 +32,5 @@ export { buildTrainingRows, type MixOptions, type MixedRows } from "./training_d
 export { evaluateMethod, runSweep, type EvalSet } from "./evaluate.js";
 export { deviations } from "./deviations.js";
 export { trainLM, StudyAborted, type TrainConfig, type TrainResult } from "./trainer.js";
-export { createProgress, silentProgress, type ProgressSink } from "./progress.js";
+export { createStageProgress, silentProgress, type ProgressSink } from "../util/progress.js";
 export { renderStudyReport, type RenderOutcome } from "./render.js";

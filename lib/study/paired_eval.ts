@@ -19,7 +19,7 @@
 import { CtxwinError } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
-import { noGrad, Variable } from "../nn/autograd.js";
+import { noGrad, tidy, Variable } from "../nn/autograd.js";
 import { crossEntropyRows } from "../nn/functional.js";
 import type { CausalLM, ForwardOptions } from "../models/causal_lm.js";
 import type { DocSums } from "./stats.js";
@@ -93,28 +93,23 @@ export async function scoreWindows(
     });
     const n = batch.length;
     const parts: { tensor: Tensor; b0: number; b1: number }[] = [];
-    noGrad(() => {
-      const h = model.hidden(ids, forward);
-      const dim = h.shape[2]!;
-      const sel = ops.slice(h.value, 1, first, T - 1); // [n, rows, d]
-      h.release();
-      const flat = sel.reshape([n * rows, dim]);
-      sel.dispose();
-      const tg = new Float32Array(n * rows);
-      for (let b = 0; b < n; b++) for (let r = 0; r < rows; r++) tg[b * rows + r] = ids[b]![first + r + 1]!;
-      const perChunk = Math.max(rows, Math.floor(headRows / rows) * rows);
-      for (let r0 = 0; r0 < n * rows; r0 += perChunk) {
-        const r1 = Math.min(r0 + perChunk, n * rows);
-        const part = ops.slice(flat, 0, r0, r1);
-        const logits = model.head(new Variable(part, { borrowed: true })).detachValue();
-        part.dispose();
-        const t = Tensor.from(tg.subarray(r0, r1), [r1 - r0], { device: logits.device });
-        parts.push({ tensor: crossEntropyRows(logits, t), b0: r0, b1: r1 });
-        logits.dispose();
-        t.dispose();
-      }
-      flat.dispose();
-    });
+    noGrad(() =>
+      tidy(() => {
+        const h = model.hidden(ids, forward);
+        using sel = ops.slice(h.value, 1, first, T - 1); // [n, rows, d]
+        using flat = sel.reshape([n * rows, h.shape[2]!]);
+        const tg = new Float32Array(n * rows);
+        for (let b = 0; b < n; b++) for (let r = 0; r < rows; r++) tg[b * rows + r] = ids[b]![first + r + 1]!;
+        const perChunk = Math.max(rows, Math.floor(headRows / rows) * rows);
+        for (let r0 = 0; r0 < n * rows; r0 += perChunk) {
+          const r1 = Math.min(r0 + perChunk, n * rows);
+          using part = ops.slice(flat, 0, r0, r1);
+          using logits = model.head(new Variable(part, { borrowed: true }));
+          using t = Tensor.from(tg.subarray(r0, r1), [r1 - r0], { device: part.device });
+          parts.push({ tensor: crossEntropyRows(logits.value, t), b0: r0, b1: r1 });
+        }
+      }),
+    );
     for (const p of parts) {
       let data: Float32Array;
       try {

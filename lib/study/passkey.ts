@@ -24,8 +24,8 @@
  */
 import { CtxwinError } from "../errors.js";
 import * as ops from "../ops/index.js";
-import { noGrad, Variable } from "../nn/autograd.js";
-import { Rng } from "../nn/init.js";
+import { noGrad, tidy, Variable } from "../nn/autograd.js";
+import { Rng } from "../util/rng.js";
 import type { CausalLM, ForwardOptions } from "../models/causal_lm.js";
 import type { Tokenizer } from "../models/tokenizer/types.js";
 
@@ -50,8 +50,8 @@ export function passkeyTemplate(tok: Tokenizer): PasskeyTemplate {
 
 /** A random key of `digits` digits (no leading zero). */
 export function randomKey(rng: Rng, digits: number): string {
-  let s = String(1 + Math.floor(rng.next() * 9));
-  for (let i = 1; i < digits; i++) s += String(Math.floor(rng.next() * 10));
+  let s = String(1 + rng.int(9));
+  for (let i = 1; i < digits; i++) s += String(rng.int(10));
   return s;
 }
 
@@ -112,7 +112,7 @@ export function buildPasskey(tok: Tokenizer, t: PasskeyTemplate, opts: { length:
 export function spanFiller(stream: Int32Array, rng: Rng): (n: number) => Int32Array {
   return (n) => {
     if (n > stream.length) throw new CtxwinError("ERR_ARG", `passkey filler: expected at least ${n} tokens of filler text, got ${stream.length}`);
-    const s = Math.floor(rng.next() * (stream.length - n + 1));
+    const s = rng.int(stream.length - n + 1);
     return stream.subarray(s, s + n);
   };
 }
@@ -142,7 +142,7 @@ export function passkeyBuckets(tok: Tokenizer, lengths: readonly number[], opts:
       const [dmin, dmax] = distanceRange(t, kt, content);
       const from = Math.max(lo + 1, dmin);
       if (from > dmax) throw new CtxwinError("ERR_ARG", `passkey: length ${hi}: expected room for key distances in (${lo}, ${hi}], got at most ${dmax}`);
-      const distance = from + Math.floor(rng.next() * (dmax - from + 1));
+      const distance = from + rng.int(dmax - from + 1);
       const s = buildPasskey(tok, t, { length: content, key, distance, filler: fill });
       trials.push(opts.bos === undefined ? s : { ...s, ids: [opts.bos, ...s.ids], keyIndex: s.keyIndex + 1 });
     }
@@ -186,23 +186,17 @@ export async function scorePasskeyBucket(model: CausalLM, bucket: PasskeyBucket,
   let ll = 0;
   for (let s = 0; s < bucket.trials.length; s += B) {
     const batch = bucket.trials.slice(s, s + B);
-    const t = noGrad(() => {
-      const h = model.hidden(
-        batch.map((q) => q.ids.slice(0, n)),
-        forward,
-      );
-      const tail = new Variable(ops.slice(h.value, 1, n - maxA, n));
-      h.release();
-      const logits = model.head(tail);
-      tail.release();
-      return logits.detachValue();
-    });
-    let data: Float32Array;
-    try {
-      data = await t.data();
-    } finally {
-      t.dispose();
-    }
+    // the logits of the last maxA positions (where the answers are read)
+    using t = noGrad(() =>
+      tidy(() => {
+        const h = model.hidden(
+          batch.map((q) => q.ids.slice(0, n)),
+          forward,
+        );
+        return model.head(new Variable(ops.slice(h.value, 1, n - maxA, n))).detachValue();
+      }),
+    );
+    const data = await t.data();
     batch.forEach((q, b) => {
       const a = q.answer.length;
       let ok = true;

@@ -21,9 +21,10 @@
 import { CtxwinError } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
-import { noGrad, Variable } from "../nn/autograd.js";
+import { noGrad, tidy, Variable } from "../nn/autograd.js";
+import { disposingArray } from "../util/scope.js";
 import * as F from "../nn/functional.js";
-import { Rng } from "../nn/init.js";
+import { Rng } from "../util/rng.js";
 import type { CausalLM, ForwardHooks, ForwardOptions } from "../models/causal_lm.js";
 import { checkAbort } from "./trainer.js";
 
@@ -61,22 +62,21 @@ export async function computePositionalVectors(
     const ids: number[][] = [];
     const content = opts.bos === undefined ? length : length - 1;
     for (let b = 0; b < B; b++) {
-      const s = Math.floor(rng.next() * (stream.length - content + 1));
+      const s = rng.int(stream.length - content + 1);
       const span = Array.from(stream.subarray(s, s + content));
       ids.push(opts.bos === undefined ? span : [opts.bos, ...span]);
     }
-    const copies: Tensor[] = new Array(L + 1);
+    // copies of every layer's input hidden state (and the last layer's output) as the forward passes
+    using copies = disposingArray<Tensor>();
     const hooks: ForwardHooks = {
       ...opts.forward?.hooks,
       hidden: (l, h) => {
         copies[l] = ops.scale(h.value, 1);
       },
     };
-    const out = noGrad(() => model.hidden(ids, { ...opts.forward, hooks }));
-    out.release();
+    noGrad(() => tidy(() => void model.hidden(ids, { ...opts.forward, hooks })));
     for (let l = 0; l <= L; l++) {
       const data = await copies[l]!.data();
-      copies[l]!.dispose();
       const acc = sums[l]!;
       for (let b = 0; b < B; b++) {
         const off = b * length * d;
@@ -162,9 +162,7 @@ export function replacementHook(
     const rows = new Float32Array(B * T * d);
     const slab = delta.subarray(off * d, (off + T) * d);
     for (let b = 0; b < B; b++) rows.set(slab, b * T * d);
-    const dv = new Variable(Tensor.from(rows, [B, T, d], { device: h.value.device, dtype: h.value.dtype }));
-    const out = F.add(h, dv);
-    dv.release();
-    return out;
+    // made inside the forward (its tidy frees the delta with the other intermediates)
+    return F.add(h, new Variable(Tensor.from(rows, [B, T, d], { device: h.value.device, dtype: h.value.dtype })));
   };
 }

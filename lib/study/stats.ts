@@ -11,7 +11,7 @@
  * one report uses the same resamples.
  */
 import { CtxwinError } from "../errors.js";
-import { Rng } from "../nn/init.js";
+import { Rng, mixSeed } from "../util/rng.js";
 
 /** Per-document NLL sums (nats) of one measurement and the scored targets per document. */
 export interface DocSums {
@@ -33,11 +33,11 @@ export const BOOTSTRAP_SEED = 20240607;
 /** Document indices of `resamples` bootstrap resamples of `docs` documents (seeded, reproducible). */
 export function bootstrapIndices(docs: number, resamples = BOOTSTRAP_RESAMPLES, seed = BOOTSTRAP_SEED): Int32Array[] {
   if (!Number.isInteger(docs) || docs < 1) throw new CtxwinError("ERR_ARG", `bootstrap: docs: expected a positive integer, got ${docs}`);
-  const rng = new Rng(seed ^ (docs * 2654435761));
+  const rng = new Rng(mixSeed(seed, docs));
   const out: Int32Array[] = [];
   for (let r = 0; r < resamples; r++) {
     const idx = new Int32Array(docs);
-    for (let i = 0; i < docs; i++) idx[i] = Math.floor(rng.next() * docs);
+    for (let i = 0; i < docs; i++) idx[i] = rng.int(docs);
     out.push(idx);
   }
   return out;

@@ -42,10 +42,14 @@ import { selectWindows } from "./paired_eval.js";
 import { buildTrainingRows, type MixedRows } from "./training_data.js";
 import { evaluateMethod, methodWork, runSweep, type EvalSet } from "./evaluate.js";
 import { deviations } from "./deviations.js";
-import { createProgress, type ProgressSink } from "./progress.js";
+import { createStageProgress, type ProgressSink } from "../util/progress.js";
 
-/** Bump when training, data or saving changes in a way that invalidates cached models. */
-export const CACHE_VERSION = 2;
+/**
+ * Bump when training, data or saving changes in a way that invalidates cached models.
+ * 3: weight init and the study's draws moved to the one sfc32 generator (lib/util/rng.ts), so a
+ * seed's initial weights, split and passkey rows differ from version 2's.
+ */
+export const CACHE_VERSION = 3;
 export const EOS = "<|endoftext|>";
 export const BOS = "<|bos|>";
 /** Most passes over the training rows a model makes (a smaller corpus trains fewer steps). */
@@ -130,13 +134,14 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
   const preset = typeof opts.preset === "object" ? structuredClone(opts.preset) : getPreset(opts.preset ?? "quick");
   validatePreset(preset);
   const seed = opts.seed ?? 0;
-  if (!Number.isInteger(seed) || seed < 0) throw new CtxwinError("ERR_ARG", `study: --seed: expected a non-negative integer, got ${seed}`);
+  // the run draws from seed … seed + 4 (config.seeds), each of which must be a valid Rng seed
+  if (!Number.isInteger(seed) || seed < 0 || !Number.isSafeInteger(seed + 4)) throw new CtxwinError("ERR_ARG", `study: --seed: expected an integer in [0, 2^53 − 5], got ${seed}`);
   const device: Device = opts.device ?? "cpu";
   if (device !== "cpu" && device !== "cuda") throw new CtxwinError("ERR_ARG", `study: --device: expected "cpu" or "cuda", got ${JSON.stringify(device)}`);
   const info = backendInfo();
   if (device === "cuda" && !info.cuda.available) throw new CtxwinError("ERR_DEVICE", `study: --device cuda: CUDA is unavailable (${info.cuda.reason})`);
   const out = resolve(opts.out ?? "ctxwin-study");
-  const progress = opts.progress ?? createProgress();
+  const progress = opts.progress ?? createStageProgress();
   const signal = opts.signal;
   const L = preset.trainLength;
   const lengths = preset.lengthRatios.map((r) => r * L);

@@ -15,10 +15,10 @@
 import { IGNORE_INDEX } from "../defaults.js";
 import type { CausalLM, ForwardOptions } from "../models/causal_lm.js";
 import * as F from "../nn/functional.js";
-import type { Variable } from "../nn/autograd.js";
+import { tidy, type Variable } from "../nn/autograd.js";
 import { train, type Batch } from "../train/index.js";
 import type { MixedRows } from "./training_data.js";
-import type { ProgressSink } from "./progress.js";
+import type { ProgressSink } from "../util/progress.js";
 
 export class StudyAborted extends Error {
   constructor(what: string) {
@@ -64,40 +64,28 @@ export interface TrainResult {
  * header). The LM part is kept in `parts` (one more holder) for the caller to read and release.
  */
 function mixtureLoss(mix: MixedRows, weight: number, forward: ForwardOptions | undefined, parts: Variable[]): (model: CausalLM, batch: Batch) => Variable {
-  return (model, batch) => {
-    const B = batch.inputs.length;
-    const T = batch.inputs[0]!.length;
-    const V = model.config.vocabSize;
-    const logits = model.logits(batch.inputs, forward);
-    const flat = F.reshape(logits, [B * T, V]);
-    logits.release();
-    const targets = batch.targets.flat();
-    const lm = F.crossEntropy(flat, targets);
-    parts.push(lm.keep());
-    const aux = weight > 0 ? new Array<number>(B * T).fill(IGNORE_INDEX) : null;
-    let any = false;
-    if (aux) {
-      batch.rows.forEach((r, b) => {
-        const ans = mix.answers[r];
-        if (!ans) return;
-        // row position p (1 … T) is the target of input position p − 1
-        for (const p of ans) aux[b * T + p - 1] = targets[b * T + p - 1]!;
-        any = true;
-      });
-    }
-    if (!aux || !any) {
-      flat.release();
-      return lm;
-    }
-    const al = F.crossEntropy(flat, aux);
-    flat.release();
-    const w = F.scale(al, weight);
-    al.release();
-    const total = F.add(lm, w);
-    lm.release();
-    w.release();
-    return total;
-  };
+  return (model, batch) =>
+    tidy(() => {
+      const B = batch.inputs.length;
+      const T = batch.inputs[0]!.length;
+      const flat = F.reshape(model.logits(batch.inputs, forward), [B * T, model.config.vocabSize]);
+      const targets = batch.targets.flat();
+      const lm = F.crossEntropy(flat, targets);
+      parts.push(lm.keep());
+      const aux = weight > 0 ? new Array<number>(B * T).fill(IGNORE_INDEX) : null;
+      let any = false;
+      if (aux) {
+        batch.rows.forEach((r, b) => {
+          const ans = mix.answers[r];
+          if (!ans) return;
+          // row position p (1 … T) is the target of input position p − 1
+          for (const p of ans) aux[b * T + p - 1] = targets[b * T + p - 1]!;
+          any = true;
+        });
+      }
+      if (!aux || !any) return lm;
+      return F.add(lm, F.scale(F.crossEntropy(flat, aux), weight));
+    });
 }
 
 /**

@@ -20,7 +20,7 @@
  * auxiliary loss on them (trainer.ts).
  */
 import { CtxwinError } from "../errors.js";
-import { Rng } from "../nn/init.js";
+import { Rng } from "../util/rng.js";
 import type { Tokenizer } from "../models/tokenizer/types.js";
 import { PackedRows, packSequences } from "../train/index.js";
 import { buildPasskey, distanceRange, passkeyTemplate, randomKey, spanFiller } from "./passkey.js";
@@ -67,7 +67,7 @@ export function buildTrainingRows(tok: Tokenizer, stream: Int32Array, opts: MixO
       const kt = tok.encode(` ${key}`, { addSpecialTokens: false }).length;
       const [dmin, dmax] = distanceRange(t, kt, seqLen);
       if (dmax < dmin) throw new CtxwinError("ERR_ARG", `training rows: seqLen ${seqLen} is too short for the passkey template (${dmin + kt + t.keyPrefix.length} tokens)`);
-      const distance = dmin + Math.floor(rng.next() * (dmax - dmin + 1));
+      const distance = dmin + rng.int(dmax - dmin + 1);
       const s = buildPasskey(tok, t, { length: seqLen, key, distance, filler: fill });
       const row = nLm + i;
       data[row * R] = bos;

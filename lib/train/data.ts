@@ -13,7 +13,7 @@
  */
 import { CtxwinError, show } from "../errors.js";
 import { IGNORE_INDEX } from "../defaults.js";
-import { SeededRng, mixSeed, type RngState } from "./rng.js";
+import { Rng, checkSeed, mixSeed, type RngState } from "../util/rng.js";
 
 /** Marks padding in packed rows (inputs get `padId`, targets are ignored). */
 export const PAD = -1;
@@ -186,7 +186,7 @@ function valIndices(fn: string, n: number, opts: SplitOptions): Set<number> {
     if (!(typeof valFraction === "number" && valFraction >= 0 && valFraction < 1)) throw new CtxwinError("ERR_ARG", `${fn}: valFraction: expected a number in [0, 1), got ${valFraction}`);
     k = valFraction === 0 ? 0 : Math.max(1, Math.round(n * valFraction));
   }
-  const perm = new SeededRng(mixSeed(seed, 0x5a11)).permutation(n);
+  const perm = new Rng(mixSeed(checkSeed(fn, seed), 0x5a11)).permutation(n);
   return new Set(perm.subarray(0, k));
 }
 
@@ -261,7 +261,7 @@ export class DataLoader implements Iterable<Batch> {
   readonly dropLast: boolean;
   readonly padId: number;
   readonly ignoreIndex: number;
-  #rng: SeededRng;
+  #rng: Rng;
   #epochRng: RngState;
   #order: Uint32Array;
   #epoch = 0;
@@ -273,7 +273,7 @@ export class DataLoader implements Iterable<Batch> {
     if (opts === null || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with batchSize, got ${show(opts)}`);
     const { batchSize, shuffle = true, seed = 0, epochs = Infinity, dropLast = true, padId = 0, ignoreIndex = IGNORE_INDEX } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new CtxwinError("ERR_ARG", `${fn}: batchSize: expected a positive integer, got ${batchSize}`);
-    if (!Number.isInteger(seed) || seed < 0) throw new CtxwinError("ERR_ARG", `${fn}: seed: expected a non-negative integer, got ${seed}`);
+    checkSeed(fn, seed);
     if (!(epochs === Infinity || (Number.isInteger(epochs) && epochs >= 1))) throw new CtxwinError("ERR_ARG", `${fn}: epochs: expected a positive integer or Infinity, got ${epochs}`);
     if (rows.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: rows: expected at least one row, got none (fewer tokens than seqLen + 1 = ${rows.seqLen + 1}?)`);
     if (dropLast && rows.length < batchSize) {
@@ -287,7 +287,7 @@ export class DataLoader implements Iterable<Batch> {
     this.dropLast = dropLast;
     this.padId = padId;
     this.ignoreIndex = ignoreIndex;
-    this.#rng = new SeededRng(seed);
+    this.#rng = new Rng(seed);
     this.#epochRng = this.#rng.state();
     this.#order = this.#makeOrder();
   }
@@ -354,7 +354,7 @@ export class DataLoader implements Iterable<Batch> {
     if (!Number.isInteger(s.epoch) || s.epoch < 0 || !Number.isInteger(s.cursor) || s.cursor < 0 || s.cursor > this.rows.length) {
       throw new CtxwinError("ERR_ARG", `${fn}: state: expected epoch >= 0 and cursor in [0, ${this.rows.length}], got epoch ${s.epoch}, cursor ${s.cursor}`);
     }
-    this.#rng = SeededRng.fromState(s.rng);
+    this.#rng = Rng.fromState(s.rng);
     this.#epochRng = this.#rng.state();
     this.#order = this.#makeOrder();
     this.#epoch = s.epoch;
@@ -363,7 +363,7 @@ export class DataLoader implements Iterable<Batch> {
 
   /** Back to the first batch of epoch 0. */
   reset(): void {
-    this.#rng = new SeededRng(this.seed);
+    this.#rng = new Rng(this.seed);
     this.#epochRng = this.#rng.state();
     this.#order = this.#makeOrder();
     this.#epoch = 0;

@@ -15,7 +15,6 @@
  * LoRA / prefix tuning: addLora(model, ...) or addPrefix(model, ...) first (they freeze the base);
  * train() optimizes exactly model.trainable().
  */
-export { SeededRng, mixSeed, type RngState } from "./rng.js";
 export { lrAt, schedule, type ScheduleOptions } from "./schedule.js";
 export {
   PAD,
@@ -45,4 +44,3 @@ export {
   type TrainerState,
 } from "./checkpoint.js";
 export { train, evaluate, type TrainOptions, type TrainResult, type StepInfo, type TrainableModel } from "./trainer.js";
-export { progressLine, formatDuration, formatRate, type ProgressFields } from "./progress.js";

@@ -15,6 +15,7 @@
  */
 import { CtxwinError, show } from "../errors.js";
 import { runAll, runSliced, type Steps } from "../util/slices.js";
+import { keep } from "../util/scope.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
 import { Parameter } from "../nn/autograd.js";
@@ -46,8 +47,13 @@ export interface OptimEntry {
   readonly name: string;
   readonly param: Parameter;
   readonly decay: boolean;
-  m: Tensor;
-  v: Tensor;
+  /**
+   * First and second moments (f32, the parameter's shape), or null until the parameter's first
+   * update (allocated then, inside the sliced step: creating a big model's optimizer costs nothing
+   * up front, and a service's event loop does not stall on hundreds of allocations).
+   */
+  m: Tensor | null;
+  v: Tensor | null;
   /** Steps this parameter was updated (bias correction). */
   step: number;
 }
@@ -75,6 +81,11 @@ function zerosF32(t: Tensor): Tensor {
   const z = ops.fill(c, 0);
   c.dispose();
   return z;
+}
+
+/** The shape of a parameter's moments (its f32 master's, or its value's). */
+function momentShape(e: OptimEntry): readonly number[] {
+  return (e.param.master ?? e.param.value).shape;
 }
 
 export class AdamW {
@@ -124,7 +135,7 @@ export class AdamW {
     const decay = config.decay ?? defaultDecay;
     this.entries = named.map(([name, param]) => {
       const ref = param.master ?? param.value;
-      return { name, param, decay: decay(name, param), m: zerosF32(ref), v: zerosF32(ref), step: 0 };
+      return { name, param, decay: decay(name, param), m: null, v: null, step: 0 };
     });
   }
 
@@ -169,6 +180,11 @@ export class AdamW {
       e.step++;
       const p = e.param;
       const target = p.master ?? p.value;
+      if (!e.m || !e.v) {
+        // the optimizer's, not the step's: kept if a later part of this step fails
+        e.m = keep(zerosF32(target));
+        e.v = keep(zerosF32(target));
+      }
       ops.adamw(target, p.grad!, e.m, e.v, {
         lr,
         beta1: this.beta1,
@@ -196,8 +212,13 @@ export class AdamW {
   async state(): Promise<AdamWState> {
     const params = await Promise.all(
       this.entries.map(async (e) => {
+        const shape = [...momentShape(e)];
+        if (!e.m || !e.v) {
+          const n = shape.reduce((a, b) => a * b, 1);
+          return { name: e.name, step: e.step, m: new Float32Array(n), v: new Float32Array(n), shape };
+        }
         const [m, v] = await Promise.all([e.m.data(), e.v.data()]);
-        return { name: e.name, step: e.step, m, v, shape: [...e.m.shape] };
+        return { name: e.name, step: e.step, m, v, shape };
       }),
     );
     return { steps: this.steps, params };
@@ -210,13 +231,13 @@ export class AdamW {
     for (const e of this.entries) {
       const p = byName.get(e.name);
       if (!p) throw new CtxwinError("ERR_ARG", `${fn}: state: expected moments for parameter "${e.name}", got none (saved for other parameters?)`);
-      const want = e.m.shape;
+      const want = momentShape(e);
       if (p.shape.length !== want.length || p.shape.some((d, i) => d !== want[i])) {
         throw new CtxwinError("ERR_SHAPE", `${fn}: state: "${e.name}": expected shape [${want.join(", ")}], got [${p.shape.join(", ")}]`);
       }
-      const dev = e.m.device;
-      e.m.dispose();
-      e.v.dispose();
+      const dev = (e.param.master ?? e.param.value).device;
+      e.m?.dispose();
+      e.v?.dispose();
       e.m = Tensor.from(p.m, want, { device: dev });
       e.v = Tensor.from(p.v, want, { device: dev });
       e.step = p.step;
@@ -234,8 +255,8 @@ export class AdamW {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const e of this.entries) {
-      e.m.dispose();
-      e.v.dispose();
+      e.m?.dispose();
+      e.v?.dispose();
     }
   }
 

@@ -15,6 +15,7 @@
  * bit for bit.
  */
 import type { Steps } from "../util/slices.js";
+import { disposingArray } from "../util/scope.js";
 import { CtxwinError, show } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import * as ops from "../ops/index.js";
@@ -27,7 +28,8 @@ import { AdamW } from "./optim.js";
 import { checkSchedule, lrAt, type ScheduleOptions } from "./schedule.js";
 import { DataLoader, PackedRows, orderedBatches, type Batch } from "./data.js";
 import { CHECKPOINT_VERSION, latestCheckpoint, readCheckpoint, restoreParams, saveCheckpoint, type EvalResult, type TrainerState } from "./checkpoint.js";
-import { createProgressWriter, formatDuration } from "./progress.js";
+import { createTrainingProgress, formatDuration } from "../util/progress.js";
+import { checkSeed } from "../util/rng.js";
 
 /** What train() needs of a model: a Module with a differentiable next-token loss (CausalLM has it). */
 export interface TrainableModel extends Module {
@@ -110,8 +112,9 @@ export interface TrainOptions {
   /** Stop cleanly after the current step (a checkpoint is written when checkpointDir is set). */
   signal?: AbortSignal;
   /**
-   * Progress display: true = stderr (a line updated in place on a TTY, periodic lines otherwise),
-   * a function = receives the periodic lines. Default false.
+   * Progress display (lib/util/progress.ts): true = stderr (a line updated in place on a TTY,
+   * periodic lines otherwise), a function = receives the lines stderr would get off a TTY
+   * (periodic steps, evaluations, checkpoints, the end). Default false.
    */
   progress?: boolean | ((line: string) => void);
   /** Steps between progress lines when not on a TTY. Default max(1, round(steps / 20)). */
@@ -168,9 +171,8 @@ export async function evaluate(
   let tokens = 0;
   for (const batch of orderedBatches(rows, opts.batchSize, opts.maxBatches ?? Infinity)) {
     if (batch.tokens === 0) continue;
-    const l = noGrad(() => (opts.lossFn ? opts.lossFn(model, batch) : model.loss(batch.inputs, batch.targets, opts.forward)));
+    using l = noGrad(() => (opts.lossFn ? opts.lossFn(model, batch) : model.loss(batch.inputs, batch.targets, opts.forward)));
     const v = (await l.value.data())[0]!;
-    l.release();
     sum += v * batch.tokens;
     tokens += batch.tokens;
   }
@@ -186,7 +188,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
   if (!opts.lossFn && typeof model.loss !== "function") throw new CtxwinError("ERR_ARG", `${fn}: model: expected a loss(ids, targets) method (CausalLM) or opts.lossFn`);
   const steps = posInt(fn, "steps", opts.steps);
   const gradAccum = posInt(fn, "gradAccum", opts.gradAccum, 1);
-  const seed = posInt(fn, "seed", opts.seed, 0, 0);
+  const seed = checkSeed(fn, opts.seed ?? 0);
   const evalEvery = posInt(fn, "evalEvery", opts.evalEvery, 0, 0);
   const checkpointEvery = posInt(fn, "checkpointEvery", opts.checkpointEvery, 0, 0);
   const keep = posInt(fn, "keepCheckpoints", opts.keepCheckpoints, 2, 1);
@@ -223,7 +225,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     maxNorm: opts.maxNorm ?? 1,
     decay: opts.decayFilter,
   });
-  const progress = createProgressWriter(opts.progress, posInt(fn, "progressEvery", opts.progressEvery, Math.max(1, Math.round(steps / 20))));
+  const progress = createTrainingProgress(opts.progress, posInt(fn, "progressEvery", opts.progressEvery, Math.max(1, Math.round(steps / 20))));
   const t0 = performance.now();
   let losses: number[] = [];
   let gradNorms: number[] = [];
@@ -306,7 +308,8 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     const fwd = opts.forward ?? {};
     while (step < steps && !aborted) {
       const ts = performance.now();
-      let lossSum: Tensor | null = null;
+      // the micro-batches' losses [1] and the gradient norm, read together once per step
+      using scalars = disposingArray<Tensor>();
       let micro = 0;
       let stepTokens = 0;
       let epoch = loader.epoch;
@@ -315,52 +318,32 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
         if (batch === null) break;
         epoch = batch.epoch;
         stepTokens += batch.inputs.length * seqLen;
-        const tape = new Tape();
-        let loss: Variable | undefined;
-        try {
-          // recorded in slices (eventLoopSlice()): timers and I/O run between layers of a deep
-          // model's forward and between nodes of its backward (no value is read meanwhile)
-          if (opts.lossFn) loss = tape.run(() => opts.lossFn!(model, batch));
-          else if (model.lossSteps) loss = await tape.runSliced(model.lossSteps(batch.inputs, batch.targets, fwd));
-          else loss = tape.run(() => model.loss(batch.inputs, batch.targets, fwd));
-          await yieldToEventLoop();
-          await tape.backwardSliced(loss);
-        } catch (e) {
-          loss?.release(); // a failed step frees its loss too (the forward's and backward's own intermediates are freed by their scopes)
-          throw e;
-        } finally {
-          tape.dispose();
-        }
+        using tape = new Tape();
+        // recorded in slices (eventLoopSlice()): timers and I/O run between layers of a deep
+        // model's forward and between nodes of its backward (no value is read meanwhile)
+        using loss = opts.lossFn
+          ? tape.run(() => opts.lossFn!(model, batch))
+          : model.lossSteps
+            ? await tape.runSliced(model.lossSteps(batch.inputs, batch.targets, fwd))
+            : tape.run(() => model.loss(batch.inputs, batch.targets, fwd));
         await yieldToEventLoop();
-        const lv = loss.value;
-        if (lossSum === null) lossSum = ops.scale(lv, 1);
-        else {
-          const s: Tensor = ops.add(lossSum, lv);
-          lossSum.dispose();
-          lossSum = s;
-        }
-        loss.release();
+        await tape.backwardSliced(loss);
+        await yieldToEventLoop();
+        scalars.push(ops.scale(loss.value, 1)); // a copy: the loss itself goes with this block
       }
       if (micro < gradAccum) {
         // a finite DataLoader ran out: drop the partial step's gradients
-        lossSum?.dispose();
         model.zeroGrad();
         exhausted = true;
         break;
       }
       step++;
       const lr = lrAt(step, sched);
-      const norm = (await optimizer.stepSliced({ lr, gradScale: 1 / gradAccum, norm: true }))!;
+      scalars.push((await optimizer.stepSliced({ lr, gradScale: 1 / gradAccum, norm: true }))!);
       model.zeroGrad();
-      // one read per step: [Σ micro losses, ‖grad‖] together
-      const l1 = lossSum!.reshape([1]);
-      const n1 = norm.reshape([1]);
-      const both = ops.concat(l1, n1, 0);
-      for (const t of [l1, n1, lossSum!, norm]) t.dispose();
-      const vals = await both.data();
-      both.dispose();
-      const loss = vals[0]! / gradAccum;
-      const gradNorm = vals[1]! / gradAccum;
+      const vals = (await Promise.all(scalars.map((t) => t.data()))).map((a) => a[0]!);
+      const loss = vals.slice(0, -1).reduce((a, b) => a + b, 0) / gradAccum;
+      const gradNorm = vals[vals.length - 1]! / gradAccum;
       if (!Number.isFinite(loss)) throw new CtxwinError("ERR_INTERNAL", `${fn}: the loss became ${loss} at step ${step} (lr ${lr.toExponential(2)}); lower lr or check the data`);
       losses.push(loss);
       gradNorms.push(gradNorm);

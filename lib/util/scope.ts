@@ -80,3 +80,12 @@ export function freeOnError<T>(fn: () => T): T {
     throw e;
   }
 }
+
+/** An array whose elements are disposed with it: `using list = disposingArray<Tensor>()`. */
+export function disposingArray<T extends { dispose(): void }>(): T[] & Disposable {
+  const list = [] as unknown as T[] & Disposable;
+  list[Symbol.dispose] = () => {
+    for (const t of list.splice(0)) t?.dispose(); // holes: filled by index, left empty by a failure
+  };
+  return list;
+}

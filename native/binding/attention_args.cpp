@@ -71,6 +71,24 @@ AttentionCall read_attention_call(const char* fn, const Storage& q, const Storag
                                     std::to_string(p.query_offset + i) + ") sees no key: every row must see at least one key");
   }
 
+  // Per-sequence key ranges (lib/attention.ts sends both arrays or neither).
+  Napi::Value kb = opts.Get("keyBegin"), ke = opts.Get("keyEnd");
+  if (kb.IsArray() || ke.IsArray()) {
+    expect(kb.IsArray() && ke.IsArray(), "ERR_ARG", f + ": keyBegin/keyEnd: expected both arrays or neither");
+    Napi::Array a = kb.As<Napi::Array>(), e = ke.As<Napi::Array>();
+    expect(a.Length() == (uint32_t)p.B && e.Length() == (uint32_t)p.B, "ERR_ARG",
+           f + ": keyBegin/keyEnd: expected " + std::to_string(p.B) + " entries (the batch), got " + std::to_string(a.Length()) + " and " + std::to_string(e.Length()));
+    for (uint32_t b = 0; b < a.Length(); ++b) {
+      double lo = a.Get(b).IsNumber() ? a.Get(b).As<Napi::Number>().DoubleValue() : -1;
+      double hi = e.Get(b).IsNumber() ? e.Get(b).As<Napi::Number>().DoubleValue() : -1;
+      expect(lo == std::floor(lo) && hi == std::floor(hi) && lo >= 0 && lo < hi && hi <= p.Tk, "ERR_ARG",
+             f + ": keyBegin/keyEnd: sequence " + std::to_string(b) + ": expected integers 0 <= begin < end <= Tk = " + std::to_string(p.Tk) +
+                 ", got [" + std::to_string(lo) + ", " + std::to_string(hi) + ")");
+      c.key_begin.push_back((int)lo);
+      c.key_end.push_back((int)hi);
+    }
+  }
+
   PositionalConfig& pc = c.pos;
   const PositionalConfig def;  // the defaults: their one definition is PositionalConfig's initialisers
   std::string type = str(opts, "posType", "none");

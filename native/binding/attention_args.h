@@ -6,9 +6,11 @@
 //   posType: "none"|"alibi"|"rope", slopes: number[]|null, trainLength,
 //   theta, rotaryDim, scaling: "none"|"linear"|"ntk"|"dynamic"|"yarn", factor,
 //   originalMaxPositions, betaFast, betaSlow, attentionFactor (<=0: derive), mscale, mscaleAllDim,
-//   truncate }
+//   truncate, keyBegin: number[]|null, keyEnd: number[]|null }
 #pragma once
 #include <napi.h>
+
+#include <vector>
 
 #include "ctxwin/attention_params.h"
 #include "ctxwin/positional.h"
@@ -19,6 +21,13 @@ namespace ctxwin::binding {
 struct AttentionCall {
   AttentionParams prm;
   PositionalConfig pos;
+  // Per-sequence visible keys [key_begin[b], key_end[b]) (empty: none given). prm points at them
+  // once bind_seq_keys() ran (on the queue: the call lives until its job finished).
+  std::vector<int> key_begin, key_end;
+  void bind_seq_keys() {
+    prm.key_begin = key_begin.empty() ? nullptr : key_begin.data();
+    prm.key_end = key_end.empty() ? nullptr : key_end.data();
+  }
 };
 
 // Checks q [B,Tq,Hq,D], k/v [B,Tk,Hkv,D], dtypes and devices, reads options, checks that no

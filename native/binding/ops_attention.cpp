@@ -44,6 +44,7 @@ Napi::Value attention_forward_fn(const Napi::CallbackInfo& info) {
         std::shared_ptr<const ResolvedPositional> resolved =
             resolve_positional_cached(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);
         const ResolvedPositional& pos = *resolved;
+        call->bind_seq_keys();
         prm.q = q->data();
         prm.k = k->data();
         prm.v = v->data();
@@ -89,6 +90,7 @@ Napi::Value attention_backward_fn(const Napi::CallbackInfo& info) {
     dev().queue().submit([call, q, k, v, dout, out, lse, dq, dk, dv] {
       run_op({q.get(), k.get(), v.get(), dout.get(), out.get(), lse.get()}, {dq.get(), dk.get(), dv.get()}, [&] {
         AttentionBwdParams prm;
+        call->bind_seq_keys();
         static_cast<AttentionParams&>(prm) = call->prm;
         std::shared_ptr<const ResolvedPositional> resolved =
             resolve_positional_cached(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);

@@ -6,8 +6,8 @@
  * `qk` hook.
  */
 import { describe, expect, it } from "vitest";
-import { Tensor, alibiSlopes, createModel } from "ctxwin";
-import { Rng } from "../../dist/nn/index.js";
+import { Tensor, alibiSlopes, createModel, defaultDevice, memory, synchronize } from "ctxwin";
+import { Rng } from "../../dist/util/rng.js";
 import { AttentionStats, decayCurve, distanceEdges, layerSinkMass, meanAttention, uniformSinkShare } from "../../dist/analyze/attention_stats.js";
 import { attentionProbabilities, type ProbabilityBlock } from "../../dist/analyze/attention_probs.js";
 import { collectRun } from "../../dist/analyze/collect.js";
@@ -200,5 +200,21 @@ describe("attention probabilities from the kernel", () => {
     expect(r.sinkBaseline[1]).toBeCloseTo(Array.from({ length: 12 }, (_, i) => uniformSinkShare(i, 2, 5)).reduce((a, b) => a + b, 0) / 12, 12);
     expect(res.estimate.samples).toBe(1);
     expect(res.estimate.layers).toBe(3);
+  });
+
+  it("collectRun leaves no tensor behind: after a run, and when a hook throws part-way", async () => {
+    const live = async () => (await synchronize(), memory()[defaultDevice()]?.tensors ?? 0);
+    const model = createModel({ family: "llama", vocabSize: 40, hiddenSize: 16, numLayers: 2, numHeads: 2, positional: { type: "rope", theta: 10000 }, maxPositions: 16 }, { seed: 3 });
+    const windows = Array.from({ length: 3 }, (_, b) => Array.from({ length: 10 }, (_, i) => (i * 5 + b) % 40));
+    const run = { windows, attentionRows: 2, ranges: [{ name: "all", lo: 0, hi: 10 }], sinkTokens: 2, batch: 2 };
+    const before = await live();
+    await collectRun(model, run);
+    expect(await live()).toBe(before);
+    const boom = (l: number) => {
+      if (l === 1) throw new Error("boom");
+    };
+    await expect(collectRun(model, { ...run, forward: { hooks: { qk: boom } } })).rejects.toThrow("boom");
+    expect(await live()).toBe(before);
+    model.dispose();
   });
 });

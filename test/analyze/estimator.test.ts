@@ -5,7 +5,7 @@
  * positional signal S must be ≈ 1 without a position effect and large with one.
  */
 import { describe, expect, it } from "vitest";
-import { Rng } from "../../dist/nn/index.js";
+import { Rng } from "../../dist/util/rng.js";
 import { PositionalAccumulator, positionalSignal } from "../../dist/analyze/estimator.js";
 
 function synthetic(T: number, d: number, N: number, sigma: number, e: (t: number, k: number) => number, seed: number) {

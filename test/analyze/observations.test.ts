@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { CRITERIA, computeObservations } from "../../dist/analyze/observations.js";
-import type { PositionalReport } from "../../dist/analyze/report_schema.js";
+import type { PositionalReport } from "../../dist/analyze/positional_schema.js";
 
 type Input = Parameters<typeof computeObservations>[0];
 

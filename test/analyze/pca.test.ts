@@ -5,7 +5,7 @@
  * matrix otherwise).
  */
 import { describe, expect, it } from "vitest";
-import { Rng } from "../../dist/nn/index.js";
+import { Rng } from "../../dist/util/rng.js";
 import { fitPca, projectRows, topEigen } from "../../dist/analyze/pca.js";
 
 /** Cyclic Jacobi: all eigenvalues and eigenvectors (columns of V) of a symmetric n × n matrix. */

@@ -65,4 +65,19 @@ describe("a failure part-way frees what the work had made", () => {
     expect(Number.isFinite(ok.ppl)).toBe(true);
     expect(await snapshot()).toEqual(before);
   });
+
+  it("and the success path leaves memory where it started too (scopes, not release() calls)", async () => {
+    const rows = packSequences(tokens, { seqLen: 16 });
+    const before = await snapshot();
+    (await model.forward(ids)).dispose();
+    const tape = new Tape();
+    const loss = tape.run(() => model.loss(ids, ids));
+    tape.backward(loss);
+    loss.release();
+    model.zeroGrad();
+    await train(model, { data: rows, steps: 2, batchSize: 2, gradAccum: 2, lr: 1e-3, progress: false } as never);
+    await generateAll(model, tokens.slice(0, 30), { maxNewTokens: 5 });
+    await perplexity(model, tokens, { contextLength: 64, stride: 32, headChunk: 7 });
+    expect(await snapshot()).toEqual(before);
+  });
 });

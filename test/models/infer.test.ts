@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { defaultDevice, memory, synchronize } from "ctxwin";
 import { loadModel, createModel } from "../../dist/models/index.js";
 import { generate, generateAll, perplexity, sampleToken } from "../../dist/infer/index.js";
-import { Rng } from "../../dist/nn/index.js";
+import { Rng } from "../../dist/index.js";
 import { naiveForward, nllOf, type RefConfig, type RefPrefix } from "./naive.js";
 import { bloomCfg, llamaCfg, randomWeights, rmDir, tmpDir, writeCheckpoint, writePrefixAdapter } from "./fixtures.js";
 import { XorShift32 } from "../reference/rng.js";

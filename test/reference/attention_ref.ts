@@ -42,6 +42,10 @@ export interface RefOptions {
   queryOffset?: number;
   prefixKeys?: number;
   positional?: Positional;
+  /** Per sequence: keys j >= keyLengths[b] are invisible (right padding). */
+  keyLengths?: readonly number[];
+  /** Per sequence: keys j < keyStarts[b] are invisible (left padding). */
+  keyStarts?: readonly number[];
 }
 
 export type Shape4 = [number, number, number, number];
@@ -202,6 +206,8 @@ interface Resolved {
   prefixKeys: number;
   slopes: number[] | null;
   rope: RopeTables | null;
+  keyStarts: readonly number[] | null;
+  keyLengths: readonly number[] | null;
 }
 
 function resolve(inp: RefInputs, o: RefOptions): Resolved {
@@ -224,13 +230,22 @@ function resolve(inp: RefInputs, o: RefOptions): Resolved {
     prefixKeys: o.prefixKeys ?? 0,
     slopes: pos.type === "alibi" ? effectiveAlibiSlopes(pos, Hq, Tk) : null,
     rope: pos.type === "rope" ? ropeTables(pos, D, Tk) : null,
+    keyStarts: o.keyStarts ?? null,
+    keyLengths: o.keyLengths ?? null,
   };
   if (r.slopes && r.slopes.length !== Hq) throw new Error("reference: slopes length");
   return r;
 }
 
-/** Whether query position p sees key j. */
-function visible(r: Resolved, p: number, j: number): boolean {
+/**
+ * Whether query position p of sequence b sees key j. With per-sequence ranges, sequence b's
+ * tokens are the positions [start, length): keys outside are invisible, and a query outside is a
+ * padding row that sees nothing.
+ */
+function visible(r: Resolved, b: number, p: number, j: number): boolean {
+  const start = r.keyStarts ? r.keyStarts[b]! : 0;
+  const end = r.keyLengths ? r.keyLengths[b]! : Infinity;
+  if (j < start || j >= end || p < start || p >= end) return false;
   if (r.causal) return j <= p && p - r.window < j;
   return Math.abs(p - j) < r.window;
 }
@@ -250,7 +265,10 @@ function rotated(inp: RefInputs, r: Resolved): { qr: Float64Array; kr: Float64Ar
   return { qr, kr };
 }
 
-/** Softmax probabilities of one (b, i, h) row: P[j] (0 for masked keys). Throws on a fully masked row. */
+/**
+ * Softmax probabilities of one (b, i, h) row: P[j] (0 for masked keys). A fully masked row throws,
+ * unless per-sequence key ranges made it a padding row: then every P[j] is 0 (output 0).
+ */
 function probsRow(r: Resolved, qr: Float64Array, kr: Float64Array, b: number, i: number, h: number, P: Float64Array): void {
   const { Tq, Tk, Hq, Hkv, D } = r;
   const hk = Math.floor(h / r.group);
@@ -258,7 +276,7 @@ function probsRow(r: Resolved, qr: Float64Array, kr: Float64Array, b: number, i:
   const qo = ((b * Tq + i) * Hq + h) * D;
   let m = -Infinity;
   for (let j = 0; j < Tk; j++) {
-    if (!visible(r, p, j)) {
+    if (!visible(r, b, p, j)) {
       P[j] = -Infinity;
       continue;
     }
@@ -270,7 +288,13 @@ function probsRow(r: Resolved, qr: Float64Array, kr: Float64Array, b: number, i:
     P[j] = s;
     if (s > m) m = s;
   }
-  if (m === -Infinity) throw new Error(`reference: query row ${i} (position ${p}) sees no key`);
+  if (m === -Infinity) {
+    if (r.keyStarts || r.keyLengths) {
+      P.fill(0);
+      return;
+    }
+    throw new Error(`reference: query row ${i} (position ${p}) sees no key`);
+  }
   let sum = 0;
   for (let j = 0; j < Tk; j++) {
     const e = P[j] === -Infinity ? 0 : Math.exp(P[j] - m);

@@ -118,6 +118,17 @@ export const CASES: AttnCase[] = [
   // --- batch
   c("B=2 rope + window", 2, 24, 24, 2, 2, 16, { window: 7, positional: { type: "rope" } }),
   c("B=3 GQA alibi-PI above", 3, 30, 30, 4, 2, 8, { positional: { type: "alibi", trainLength: 16 } }),
+  // --- per-sequence key ranges (padding): keyLengths (right), keyStarts (left), padding rows
+  c("pad: bidirectional keyLengths B=3 (one of length 1), alibi", 3, 23, 23, 4, 4, 16, { causal: false, keyLengths: [23, 9, 1], positional: { type: "alibi" } }),
+  c("pad: causal keyLengths B=3, rope", 3, 29, 29, 2, 2, 16, { keyLengths: [29, 17, 5], positional: { type: "rope" } }),
+  c("pad: decode Tq=1 keyStarts (left padding), yarn GQA", 3, 1, 40, 4, 2, 32, { keyStarts: [0, 13, 39], positional: yarn(4, 256) }),
+  c("pad: prefill keyStarts with padding rows, rope", 2, 20, 20, 2, 2, 16, { keyStarts: [0, 7], positional: { type: "rope" } }),
+  c("pad: keyStarts + keyLengths + window 6, alibi GQA", 2, 26, 26, 4, 2, 8, { keyStarts: [3, 0], keyLengths: [26, 15], window: 6, positional: { type: "alibi" } }),
+  c("pad: prefixKeys=4 + keyLengths, rope", 2, 21, 25, 2, 2, 16, { prefixKeys: 4, keyLengths: [25, 12], positional: { type: "rope" } }),
+  c("pad: bidirectional keyLengths + window 5, odd D=9", 2, 17, 17, 2, 1, 9, { causal: false, window: 5, keyLengths: [11, 17] }),
+  c("large pad: T=300 keyLengths [300, 131], rope GQA", 2, 300, 300, 4, 2, 64, { keyLengths: [300, 131], positional: { type: "rope" } }, true),
+  c("large pad: T=200 bidirectional keyLengths [77, 200], alibi", 2, 200, 200, 2, 2, 64, { causal: false, keyLengths: [77, 200], positional: { type: "alibi" } }, true),
+  c("large pad: T=260 keyStarts [0, 190] (left), rope", 2, 260, 260, 2, 2, 64, { keyStarts: [0, 190], positional: { type: "rope" } }, true),
   // --- larger: several query/key blocks
   c("large T=300 D=64 none", 1, 300, 300, 2, 2, 64, {}, true),
   c("large T=300 D=64 yarn GQA", 1, 300, 300, 4, 2, 64, { positional: yarn(4, 128) }, true),

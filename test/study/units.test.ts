@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { createModel } from "../../dist/models/index.js";
 import { byteTokenizer, trainBpe } from "../../dist/models/tokenizer/index.js";
-import { Rng } from "../../dist/nn/index.js";
+import { Rng } from "../../dist/index.js";
 import type { AttentionOptions } from "../../dist/attention.js";
 import {
   buildPasskey,

@@ -7,7 +7,8 @@
 //   k, v, dk, dv    [B, Tk, Hkv, D]
 //   lse             [B, Hq, Tq]  float32, natural-log logsumexp of the scaled+biased scores
 // Query head h reads kv head h / (Hq / Hkv).
-// Positions: query i has p = query_offset + i; key j has position j.
+// Positions: query i has p = query_offset + i; key j has position j (the same for every sequence
+// of the batch; per-sequence key ranges mask padding, see key_begin / key_end).
 #pragma once
 #include <cstdint>
 
@@ -43,6 +44,14 @@ struct AttentionParams {
   const float* rope_cos = nullptr;      // [rope_positions, R/2]: attention_factor * cos(p * inv_freq_i)
   const float* rope_sin = nullptr;      // [rope_positions, R/2]: attention_factor * sin(p * inv_freq_i)
   int prefix_keys = 0;                  // keys j < prefix_keys are never rotated (prefix tuning)
+
+  // Per-sequence token ranges (padding, batched sequences of different lengths): sequence b's
+  // tokens are the positions [key_begin[b], key_end[b]). Key j is visible only inside that range
+  // (on top of causal / window), and a query whose position is outside it is a padding row:
+  // o = 0, lse = -inf, zero gradients (as is any row left with no visible key). Both null (every
+  // position of every sequence is a token) or both [B], host or device pointers as above.
+  const int* key_begin = nullptr;
+  const int* key_end = nullptr;
 
   // Tensors.
   const void* q = nullptr;

@@ -55,7 +55,9 @@ inline void backward_prepare_q(const FlashPlan& pl, int64_t item, int thread) {
     pl.delta[row] = hsum(acc);
     float lse = p.lse[row];
     // A row that sees no key has lse = -inf; +inf makes its P exactly 0 instead of NaN.
-    bool none = pl.row_lo[i] > pl.row_hi[i] || lse == -__builtin_inff();
+    int lo, hi;
+    seq_row_range<V>(pl, b, i, &lo, &hi);
+    bool none = lo > hi || lse == -__builtin_inff();
     pl.lse_log2[row] = none ? __builtin_inff() : lse * kLog2e;
   }
 }
@@ -96,11 +98,11 @@ inline void backward_tile(const FlashPlan& pl, const BackwardScratch<V>& sc, int
   size_t bhq = (size_t)b * pl.Hq + h, bkv = (size_t)b * pl.Hkv + h / pl.G;
   const float* q = pl.q_rows + (bhq * pl.Tq + i0) * Dp;
   const float* dout = pl.do_rows + (bhq * pl.Tq + i0) * Dp;
-  KeyBlock<V> k = key_block<V>(pl, qb, kb);
+  KeyBlock<V> k = key_block<V>(pl, b, qb, kb);
   const float* kp = pl.k_panels + bkv * pl.Tkp * pl.D + (size_t)k.j0 * pl.D;
   const float* vp = pl.v_panels + bkv * pl.Tkp * pl.D + (size_t)k.j0 * pl.D;
 
-  fill_row_params<V>(pl, i0, rows, sc.pos, sc.lo, sc.hi);
+  fill_row_params<V>(pl, b, i0, rows, sc.pos, sc.lo, sc.hi);
   bool alibi = pl.slopes_log2 != nullptr;
   float neg_slope = alibi ? -pl.slopes_log2[h] : 0.f;
   const float* lse = pl.lse_log2 + bhq * pl.Tq + i0;
@@ -154,10 +156,14 @@ inline void backward_key_pass(const FlashPlan& pl, int64_t item, int thread) {
     std::memset(sc.dk, 0, sizeof(float) * Bk * Dp);
     std::memset(sc.dv, 0, sizeof(float) * Bk * Dp);
     int qlo = pl.kb_query_lo[kb], qhi = pl.kb_query_hi[kb];
-    if (qlo <= qhi) {
+    int seq_lo = j0, seq_hi = j0 + nk - 1;  // a block outside sequence b's keys: nothing to do
+    seq_key_clamp<V>(pl, b, &seq_lo, &seq_hi);
+    if (qlo <= qhi && seq_lo <= seq_hi) {
       for (int g = 0; g < pl.G; ++g) {
         int h = hkv * pl.G + g;
         for (int qb = qlo / Bq; qb <= qhi / Bq; ++qb) {
+          int i0 = qb * Bq;
+          if (seq_rows_all_padding<V>(pl, b, i0, pl.Tq - i0 < Bq ? pl.Tq - i0 : Bq)) continue;
           float* dq = partial ? partial + ((size_t)g * pl.Tq + (size_t)qb * Bq) * Dp : nullptr;
           backward_tile<V>(pl, sc, b, h, qb, kb, sc.dk, sc.dv, dq);
         }
@@ -209,7 +215,8 @@ inline void backward_query_pass(const FlashPlan& pl, int64_t item, int thread) {
   BackwardScratch<V> sc = carve_backward(carver, pl);
   std::memset(sc.dq, 0, sizeof(float) * rows * pl.Dp);
   int klo = pl.qb_key_lo[qb], khi = pl.qb_key_hi[qb];
-  if (klo <= khi) {
+  seq_key_clamp<V>(pl, b, &klo, &khi);
+  if (klo <= khi && !seq_rows_all_padding<V>(pl, b, i0, rows)) {
     for (int kb = klo / pl.block_k; kb <= khi / pl.block_k; ++kb)
       backward_tile<V>(pl, sc, b, h, qb, kb, nullptr, nullptr, sc.dq);
   }

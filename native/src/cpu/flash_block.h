@@ -94,7 +94,51 @@ inline float* thread_scratch(const FlashPlan& pl, int thread) {
   return pl.scratch + (size_t)thread * pl.scratch_floats;
 }
 
-// Geometry of one key block as seen from one query block.
+// Per-sequence token ranges (AttentionParams::key_begin / key_end): the plan's ranges are the
+// same for every sequence, these narrow them for sequence b. Templates over V like everything
+// else in this header, so that no inline function with external linkage is emitted by an ISA
+// unit (attention_kernels.h).
+
+// Narrows a key range [lo, hi] to sequence b's tokens.
+template <class V>
+inline void seq_key_clamp(const FlashPlan& pl, int b, int* lo, int* hi) {
+  const AttentionParams& p = *pl.prm;
+  if (!p.key_begin) return;
+  if (*lo < p.key_begin[b]) *lo = p.key_begin[b];
+  if (*hi > p.key_end[b] - 1) *hi = p.key_end[b] - 1;
+}
+
+// Query rows [i0, i0 + rows) of sequence b: whether all of them / any of them are padding rows
+// (positions outside the sequence's tokens, which see no key).
+template <class V>
+inline bool seq_rows_all_padding(const FlashPlan& pl, int b, int i0, int rows) {
+  const AttentionParams& p = *pl.prm;
+  if (!p.key_begin) return false;
+  int p0 = p.query_offset + i0, p1 = p0 + rows - 1;
+  return p1 < p.key_begin[b] || p0 >= p.key_end[b];
+}
+template <class V>
+inline bool seq_rows_any_padding(const FlashPlan& pl, int b, int i0, int rows) {
+  const AttentionParams& p = *pl.prm;
+  if (!p.key_begin) return false;
+  int p0 = p.query_offset + i0, p1 = p0 + rows - 1;
+  return p0 < p.key_begin[b] || p1 >= p.key_end[b];
+}
+
+// The visible keys of query row i of sequence b (empty for a padding row).
+template <class V>
+inline void seq_row_range(const FlashPlan& pl, int b, int i, int* lo, int* hi) {
+  *lo = pl.row_lo[i];
+  *hi = pl.row_hi[i];
+  if (seq_rows_any_padding<V>(pl, b, i, 1)) {
+    *lo = 1;
+    *hi = 0;
+    return;
+  }
+  seq_key_clamp<V>(pl, b, lo, hi);
+}
+
+// Geometry of one key block as seen from one query block (of sequence b).
 template <class V>
 struct KeyBlock {
   int j0;      // first key
@@ -103,24 +147,31 @@ struct KeyBlock {
   bool masked; // some (row, key) of the tile is invisible, or the last panel has padding keys
 };
 template <class V>
-inline KeyBlock<V> key_block(const FlashPlan& pl, int qb, int kb) {
+inline KeyBlock<V> key_block(const FlashPlan& pl, int b, int qb, int kb) {
   constexpr int PW = V::kTileVecs * V::W;
   KeyBlock<V> k;
   k.j0 = kb * pl.block_k;
   k.nk = pl.Tk - k.j0 < pl.block_k ? pl.Tk - k.j0 : pl.block_k;
   k.panels = (k.nk + PW - 1) / PW;
   // qb_full_hi <= Tk - 1, so padding keys (j >= Tk) always select the masked variant.
-  k.masked = !(k.j0 >= pl.qb_full_lo[qb] && k.j0 + k.panels * PW - 1 <= pl.qb_full_hi[qb]);
+  int full_lo = pl.qb_full_lo[qb], full_hi = pl.qb_full_hi[qb];
+  seq_key_clamp<V>(pl, b, &full_lo, &full_hi);
+  // a padding row in the query block sees no key: then no key is seen by every row
+  int i0 = qb * pl.block_q;
+  if (seq_rows_any_padding<V>(pl, b, i0, pl.Tq - i0 < pl.block_q ? pl.Tq - i0 : pl.block_q)) full_hi = full_lo - 1;
+  k.masked = !(k.j0 >= full_lo && k.j0 + k.panels * PW - 1 <= full_hi);
   return k;
 }
 
-// Per-row float copies of position and visible range for rows [i0, i0 + rows).
+// Per-row float copies of position and visible range (sequence b) for rows [i0, i0 + rows).
 template <class V>
-inline void fill_row_params(const FlashPlan& pl, int i0, int rows, float* pos, float* lo, float* hi) {
+inline void fill_row_params(const FlashPlan& pl, int b, int i0, int rows, float* pos, float* lo, float* hi) {
   for (int r = 0; r < rows; ++r) {
+    int l, h;
+    seq_row_range<V>(pl, b, i0 + r, &l, &h);
     pos[r] = (float)(pl.prm->query_offset + i0 + r);
-    lo[r] = (float)pl.row_lo[i0 + r];
-    hi[r] = (float)pl.row_hi[i0 + r];
+    lo[r] = (float)l;
+    hi[r] = (float)h;
   }
 }
 

@@ -67,7 +67,7 @@ inline void forward_query_block(const FlashPlan& pl, int64_t item, int thread) {
 
   ScratchCarver<V> carver{thread_scratch<V>(pl, thread)};
   ForwardScratch<V> sc = carve_forward(carver, pl);
-  fill_row_params<V>(pl, i0, rows, sc.pos, sc.lo, sc.hi);
+  fill_row_params<V>(pl, b, i0, rows, sc.pos, sc.lo, sc.hi);
   for (int r = 0; r < rows; ++r) {
     float* q = sc.q + (size_t)r * Dp;
     load_padded_row<V>(p.dtype, p.q, bthd_offset<V>(b, i0 + r, h, pl.Tq, pl.Hq, pl.D), pl.D, Dp, q);
@@ -81,9 +81,10 @@ inline void forward_query_block(const FlashPlan& pl, int64_t item, int thread) {
   bool alibi = pl.slopes_log2 != nullptr;
   float neg_slope = alibi ? -pl.slopes_log2[h] : 0.f;
   int klo = pl.qb_key_lo[qb], khi = pl.qb_key_hi[qb];
-  if (klo <= khi) {
+  seq_key_clamp<V>(pl, b, &klo, &khi);
+  if (klo <= khi && !seq_rows_all_padding<V>(pl, b, i0, rows)) {
     for (int kb = klo / Bk; kb <= khi / Bk; ++kb) {
-      KeyBlock<V> k = key_block<V>(pl, qb, kb);
+      KeyBlock<V> k = key_block<V>(pl, b, qb, kb);
       const float* kp = pl.k_panels + (size_t)bkv * pl.Tkp * pl.D + (size_t)k.j0 * pl.D;
       with_score_mod<V>(alibi, k.masked, sc.pos, sc.lo, sc.hi, neg_slope, k.j0, [&](auto mod) {
         StoreScores<V, decltype(mod)> store{mod, sc.s, Bk};

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "cpu/attention_kernels.h"
+#include "cpu/flash_block.h"
 #include "cpu/simd.h"
 
 namespace ctxwin::cpu {
@@ -94,6 +95,10 @@ inline void prepare_kv_block(const FlashPlan& pl, int64_t item, float* row) {
   int64_t bkv = item / pl.num_kb;
   int b = (int)(bkv / pl.Hkv), hkv = (int)(bkv % pl.Hkv);
   size_t kv_base = (size_t)bkv * pl.Tkp;
+  // a key block wholly outside sequence b's tokens is never read (its tiles are skipped)
+  int seq_lo = kb * pl.block_k, seq_hi = seq_lo + pl.block_k - 1;
+  seq_key_clamp<V>(pl, b, &seq_lo, &seq_hi);
+  if (seq_lo > seq_hi) return;
   for (int j = kb * pl.block_k; j < (kb + 1) * pl.block_k; ++j) {
     bool real = j < pl.Tk;
     // K: rotated at position j.

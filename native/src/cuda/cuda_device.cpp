@@ -155,6 +155,7 @@ class CudaDevice final : public Device {
 
   void attention_forward(AttentionParams& prm, const ResolvedPositional& pos) override {
     ensure_init();
+    no_seq_keys(prm);
     PositionalBuffers buf(*this, prm, pos);
 #if CTXWIN_CUDA_HAVE_ATTENTION
     size_t ws_bytes = cuda::attention_forward_workspace_bytes(prm);
@@ -167,6 +168,7 @@ class CudaDevice final : public Device {
 
   void attention_backward(AttentionBwdParams& prm, const ResolvedPositional& pos) override {
     ensure_init();
+    no_seq_keys(prm);
     PositionalBuffers buf(*this, prm, pos);
 #if CTXWIN_CUDA_HAVE_ATTENTION
     size_t ws_bytes = cuda::attention_backward_workspace_bytes(prm);
@@ -259,6 +261,15 @@ class CudaDevice final : public Device {
       return b.ptr;
     }
   };
+
+  // Per-sequence key ranges (padding) exist in the CPU kernels only so far: the CUDA kernels'
+  // tile ranges are per call, not per sequence, and no GPU has run a version that narrows them.
+  static void no_seq_keys(const AttentionParams& prm) {
+    if (prm.key_begin || prm.key_end)
+      fail("ERR_DEVICE",
+           "cuda attention: keyLengths/keyStarts (per-sequence key ranges) are not supported by the CUDA kernels yet; "
+           "run this call on device \"cpu\"");
+  }
 
   [[noreturn]] static void no_attention_kernels() {
     fail("ERR_CUDA",

@@ -9,8 +9,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { analyzePositional, createModel, runAnalyzePositional, type PositionalReport } from "ctxwin";
-import { silentProgress } from "../../dist/study/progress.js";
-import { parsePositionalArgs } from "../../dist/analyze/args.js";
+import { silentProgress } from "../../dist/util/progress.js";
+import { parsePositionalArgs } from "../../dist/analyze/command.js";
 import { resolveMethods, parseMethodSpec } from "../../dist/analyze/methods.js";
 import { collectRun } from "../../dist/analyze/collect.js";
 import { rm, tmp, tokenizer, TEXT, writeFixture } from "./fixture.js";
@@ -201,12 +201,18 @@ describe("ctxwin analyze positional (end to end)", () => {
 
 describe("ctxwin analyze: help", () => {
   it("analyze --help, analyze positional --help and help analyze positional; an unknown analysis is an error", () => {
-    expect(ctxwin("analyze", "--help").out).toContain("usage: ctxwin analyze <analysis>");
-    const h = ctxwin("help", "analyze", "positional");
-    expect(h.code).toBe(0);
-    for (const o of ["--model", "--corpus", "--lengths", "--samples", "--attention-samples", "--method", "--train-length", "--out", "--device", "--seed"]) expect(h.out).toContain(o);
-    const bad = ctxwin("analyze", "heads");
+    const list = ctxwin("analyze", "--help").out;
+    expect(list).toContain("usage: ctxwin analyze <analysis>");
+    for (const a of ["heads", "positional"]) expect(list).toContain(`  ${a} `);
+    expect(ctxwin("--help").out).toContain("analyze positional");
+    for (const args of [["analyze", "positional", "--help"], ["help", "analyze", "positional"]]) {
+      const h = ctxwin(...args);
+      expect(h.code).toBe(0);
+      expect(h.out).toContain("usage: ctxwin analyze positional");
+      for (const o of ["--model", "--corpus", "--lengths", "--samples", "--attention-samples", "--method", "--train-length", "--out", "--device", "--seed"]) expect(h.out).toContain(o);
+    }
+    const bad = ctxwin("analyze", "frob");
     expect(bad.code).toBe(1);
-    expect(bad.err).toContain(`analyze: expected an analysis (positional), got "heads"`);
+    expect(bad.err).toContain(`analyze: expected an analysis (heads, positional), got "frob"`);
   });
 });
