@@ -4,6 +4,7 @@
  *   ctxwin doctor        backends found, CPU features and threads, CUDA or the reason it is unavailable
  *   ctxwin study [...]   the context-extension study (lib/study): trains, evaluates, writes a report
  *   ctxwin analyze heads head activation maps of a model on task JSONL (lib/analyze)
+ *   ctxwin analyze positional  positional vectors of a model (lib/analyze)
  *   ctxwin serve         the model over HTTP with continuous batching (lib/serve)
  *   ctxwin report DIR    re-renders DIR/report.html (and the summary table) from DIR/report.json
  *   ctxwin --version
@@ -19,7 +20,7 @@ import { runStudy } from "./study/study.js";
 import { renderStudyReport } from "./study/render.js";
 import { reportCommand as renderReportCommand } from "./report/index.js";
 import { parseCommand } from "./util/args.js";
-import { analyzeCommand, ANALYZE_HELP, ANALYZE_HEADS_HELP } from "./analyze/command.js";
+import { analyzeCommand, ANALYZE_HELP, ANALYZE_HEADS_HELP, ANALYZE_POSITIONAL_HELP } from "./analyze/command.js";
 import { serveCommand, SERVE_HELP } from "./serve/command.js";
 
 const USAGE = `usage: ctxwin <command> [options]   (ctxwin <command> --help for its options)
@@ -31,6 +32,9 @@ commands:
   analyze heads  head activation maps (Γᵀ∂L/∂Γ per layer × head) of a model on JSONL tasks:
               Gini, decomposition of a task's map into the others', head clusters; --before/--after
               compares two checkpoints (seed 002)
+  analyze positional --model DIR
+              positional vectors of a model (seed 001): formation, PCA, anchors, sinks, decay,
+              out-of-distribution past the trained length, under extension methods
   serve       serve a model over HTTP (OpenAI-style completions, SSE streaming, perplexity,
               Prometheus metrics) with continuous batching
   report DIR  re-render DIR/report.html and the summary table from DIR/report.json
@@ -56,11 +60,12 @@ options:
   -h, --help        this help`,
   analyze: ANALYZE_HELP,
   "analyze heads": ANALYZE_HEADS_HELP,
+  "analyze positional": ANALYZE_POSITIONAL_HELP,
   serve: SERVE_HELP,
   report: `usage: ctxwin report DIR
 
-Re-renders DIR/report.html and prints the summary table from DIR/report.json (a study's output
-directory, or the report.json itself).`,
+Re-renders DIR/report.html and prints the summary table from DIR/report.json (the output
+directory of a study or of an analysis, or the report.json itself).`,
 };
 
 interface StudyArgs {
@@ -160,7 +165,7 @@ async function reportCommand(args: string[]): Promise<number> {
     console.log(HELP["report"]);
     return 0;
   }
-  if (positionals.length !== 1) throw new CtxwinError("ERR_ARG", `report: expected one argument (a study output directory or its report.json), got ${positionals.length}`);
+  if (positionals.length !== 1) throw new CtxwinError("ERR_ARG", `report: expected one argument (the output directory of a study or an analysis, or its report.json), got ${positionals.length}`);
   console.log(await renderReportCommand(positionals[0]!));
   return 0;
 }

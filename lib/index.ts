@@ -174,7 +174,8 @@ export {
   type TrainerState,
 } from "./train/index.js";
 
-// Analyses: head activation scores and maps (seed 002), task files, `ctxwin analyze heads`.
+// Analyses: head activation scores and maps (seed 002), task files, `ctxwin analyze heads`;
+// positional vectors (seed 001), `ctxwin analyze positional`.
 export {
   headActivationScores,
   responseLoss,
@@ -187,6 +188,8 @@ export {
   parseTaskJsonl,
   encodeTasks,
   runHeadsAnalysis,
+  analyzePositional,
+  runAnalyzePositional,
   type TaskExample,
   type HeadScoreOptions,
   type HeadScores,
@@ -201,6 +204,12 @@ export {
   type TaskData,
   type HeadsAnalysisOptions,
   type HeadsReport,
+  type AnalyzePositionalOptions,
+  type AnalyzePositionalCommand,
+  type AnalyzePositionalResult,
+  type PositionalReport,
+  type PositionalObservation,
+  type ModelKind,
 } from "./analyze/index.js";
 export { renderHeadsReport } from "./report/heads.js";
 

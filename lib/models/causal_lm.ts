@@ -37,6 +37,12 @@ export interface ForwardHooks {
   heads?: (layer: number, o: Variable) => Variable | void;
   /** Final say on the attention kernel options of layer l. */
   attention?: (layer: number, opts: AttentionOptions) => AttentionOptions;
+  /**
+   * Reads layer l's attention-kernel inputs q [B, T, Hq, D] and k [B, Tk, Hkv, D] with the final
+   * kernel options (after `attention`), e.g. to recompute the attention probabilities
+   * (lib/analyze/attention_probs.ts). Use the tensors within the call; do not dispose them.
+   */
+  qk?: (layer: number, q: Tensor, k: Tensor, opts: AttentionOptions) => void;
 }
 
 export interface ForwardOptions {
@@ -185,6 +191,7 @@ export abstract class CausalLM extends Module {
         layer: l,
         onHeads: hooks.heads,
         onOptions: hooks.attention,
+        onQK: hooks.qk,
       };
       const y = this.blocks.at(l).forward(x, call, { checkpoint: opts.checkpoint });
       x.release(); // now, not when the forward ends: one layer's hidden state alive at a time

@@ -188,6 +188,12 @@ export interface AttentionCall {
   onHeads?: (layer: number, o: Variable) => Variable | void;
   /** Final say on the kernel options of this call. */
   onOptions?: (layer: number, opts: AttentionOptions) => AttentionOptions;
+  /**
+   * Reads the kernel's inputs: q [B, T, Hq, D] and k [B, Tk, Hkv, D] (prefix and cached keys
+   * included, unrotated) with the final kernel options, just before the attention call. The
+   * tensors belong to the forward: use them (e.g. enqueue ops on them) within the call.
+   */
+  onQK?: (layer: number, q: Tensor, k: Tensor, opts: AttentionOptions) => void;
 }
 
 export interface AttentionConfig {
@@ -303,6 +309,7 @@ export class Attention extends Module {
           k = new Variable(all.k);
           v = new Variable(all.v);
         }
+        call.onQK?.(layer, q.value, k.value, opts);
         o = F.attention(q, k, v, opts);
       }
       if (call.onHeads) o = call.onHeads(layer, o) ?? o;

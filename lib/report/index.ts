@@ -5,6 +5,8 @@
  *   renderReport(report, outDir)  → writes outDir/report.json and outDir/report.html (atomically)
  *   loadReport(dir)               → reads and validates dir/report.json (ERR_FORMAT naming file + field)
  *   reportCommand(dir)            → `ctxwin report DIR`: load, re-render report.html, return the summary
+ *                                   (a study report, an `analyze heads` report: heads.ts, or an
+ *                                   `analyze positional` report: positional.ts)
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -16,11 +18,16 @@ import { renderHtml } from "./html.js";
 import { renderTerminalSummary, type TerminalOptions } from "./terminal.js";
 import { renderHeadsReport } from "./heads.js";
 import { HEADS_REPORT_KIND, type HeadsReport } from "../analyze/heads_schema.js";
+import { renderPositionalHtml, renderPositionalSummary } from "./positional.js";
+import type { PositionalReport } from "../analyze/positional_schema.js";
 
 export { computeFindings, computeGates, badge, formatInterval, CRITERIA, Evidence, type Finding, type Gate, type GateId, type SeedId, type Verdict } from "./findings.js";
 export { renderHtml, type HtmlOptions } from "./html.js";
-export { renderTerminalSummary, defaultColor, visibleWidth, type TerminalOptions } from "./terminal.js";
-export { lineChart, heatmap, lossCurve, logTicks, linearTicks, viridis, seriesStyle, PALETTE, type LineChartOptions, type HeatmapOptions, type LossCurveOptions } from "./svg.js";
+export { renderTerminalSummary, defaultColor, visibleWidth, formatTable, paint, type TerminalOptions, type TableRow, type TableOptions } from "./terminal.js";
+export { renderHeadsReport, renderHeadsHtml, renderHeadsSummary } from "./heads.js";
+export { renderPositionalHtml, renderPositionalSummary } from "./positional.js";
+export { htmlPage, htmlTable, figure, section, kv, cls, CSS, type HtmlTableOptions } from "./page.js";
+export { lineChart, heatmap, lossCurve, scatterChart, logTicks, linearTicks, viridis, seriesStyle, PALETTE, type LineChartOptions, type HeatmapOptions, type LossCurveOptions } from "./svg.js";
 export { formatNll, formatPpl, formatSeconds, lengthLabel, escapeXml } from "./format.js";
 
 // Atomic writes: the one implementation in lib/util/atomic.ts (re-exported: tests inject an AtomicIo).
@@ -58,9 +65,19 @@ export function terminalSummary(report: StudyReport): string {
  */
 export async function reportCommand(dir: string, opts: TerminalOptions = {}): Promise<string> {
   const file = reportFile(dir);
-  const heads = await readHeadsReport(file);
-  if (heads) return (await renderHeadsReport(heads, dirname(file), { color: opts.color })).summary;
-  const report = await loadReport(dir);
+  const value = await readReportJson(file);
+  if (isHeadsReport(value)) {
+    // an `analyze heads` report: heads.ts renders its page and summary
+    const heads = validateHeadsReport(value, file);
+    return (await renderHeadsReport(heads, dirname(file), { color: opts.color })).summary;
+  }
+  if (isPositionalReport(value)) {
+    // an `analyze positional` report: positional.ts renders its page and summary
+    const r = validatePositionalReport(value, file);
+    await writeFileAtomic(join(dirname(file), "report.html"), renderPositionalHtml(r));
+    return renderPositionalSummary(r, { color: opts.color });
+  }
+  const report = validateReport(value, file);
   const gates = computeGates(report);
   const findings = computeFindings(report, gates);
   await writeFileAtomic(join(dirname(file), "report.html"), renderHtml(report, { gates, findings }));
@@ -69,17 +86,14 @@ export async function reportCommand(dir: string, opts: TerminalOptions = {}): Pr
 
 // ------------------------------------------------------------------ loading and validation
 
-/** The report of `ctxwin analyze heads` in `file`, or null when the file is something else (a study's). */
-async function readHeadsReport(file: string): Promise<HeadsReport | null> {
-  let value: unknown;
-  try {
-    value = JSON.parse(await readFile(file, "utf8"));
-  } catch {
-    return null; // loadReport gives the proper error
-  }
-  const r = value as Partial<HeadsReport> | null;
-  if (r === null || typeof r !== "object" || r.kind !== HEADS_REPORT_KIND) return null;
+function isHeadsReport(v: unknown): boolean {
+  return v !== null && typeof v === "object" && (v as { kind?: unknown }).kind === HEADS_REPORT_KIND;
+}
+
+/** The fields the heads page and summary read (ERR_FORMAT naming the file and the field). */
+export function validateHeadsReport(value: unknown, file = "report.json"): HeadsReport {
   const c = new Check(file);
+  const r = c.object(value, "(top level)");
   if (r.schema !== 1) c.fail("schema", `1 (a ${HEADS_REPORT_KIND} report)`, r.schema);
   c.array(r.checkpoints, "checkpoints").forEach((cp, i) => {
     const o = c.object(cp, `checkpoints[${i}]`);
@@ -88,7 +102,7 @@ async function readHeadsReport(file: string): Promise<HeadsReport | null> {
     c.object(o.clusters, `checkpoints[${i}].clusters`);
   });
   c.object(r.config, "config");
-  return r as HeadsReport;
+  return value as HeadsReport;
 }
 
 function reportFile(dir: string): string {
@@ -311,6 +325,11 @@ export function validateReport(value: unknown, file = "report.json"): StudyRepor
  */
 export async function loadReport(dir: string): Promise<StudyReport> {
   const file = reportFile(dir);
+  return validateReport(await readReportJson(file), file);
+}
+
+/** Reads and parses a report.json (ERR_ARG when unreadable, ERR_FORMAT when not JSON). */
+async function readReportJson(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -325,5 +344,56 @@ export async function loadReport(dir: string): Promise<StudyReport> {
   } catch (e) {
     throw new CtxwinError("ERR_FORMAT", `loadReport: ${file}: expected JSON, got a parse error (${(e as Error).message})`);
   }
-  return validateReport(value, file);
+  return value;
+}
+
+function isPositionalReport(v: unknown): boolean {
+  return v !== null && typeof v === "object" && (v as { schema?: unknown }).schema === "ctxwin-analyze-positional/1";
+}
+
+/** The fields the positional page and summary read (ERR_FORMAT naming the file and the field). */
+export function validatePositionalReport(value: unknown, file = "report.json"): PositionalReport {
+  const c = new Check(file);
+  const r = c.object(value, "(top level)");
+  c.string(r.ctxwin, "ctxwin");
+  c.string(r.createdAt, "createdAt");
+  const m = c.object(r.model, "model");
+  c.oneOf(m.kind, "model.kind", ["nope", "rope", "alibi", "window"] as const);
+  for (const k of ["layers", "hiddenSize", "heads"]) c.int(m[k], `model.${k}`, 1);
+  const L = c.int(r.trainLength, "trainLength", 1);
+  const lengths = c.array(r.lengths, "lengths");
+  if (!lengths.length) c.fail("lengths", "a non-empty array", lengths);
+  lengths.forEach((T, i) => c.int(T, `lengths[${i}]`, 1));
+  if ((lengths[lengths.length - 1] as number) < L) c.fail("lengths", `a longest length ≥ trainLength (${L})`, lengths);
+  c.object(r.corpus, "corpus");
+  const st = c.object(r.settings, "settings");
+  for (const k of ["samples", "attentionSamples", "anchors", "bucketWidth"]) c.int(st[k], `settings.${k}`);
+  c.array(st.similarityPositions, "settings.similarityPositions");
+  c.array(st.distanceEdges, "settings.distanceEdges");
+  const base = c.object(r.base, "base");
+  c.object(base.run, "base.run");
+  const layers = c.array(base.layers, "base.layers");
+  if (layers.length !== (m.layers as number) + 1) c.fail("base.layers", `one entry per hidden layer (${(m.layers as number) + 1})`, layers);
+  layers.forEach((g, i) => {
+    const o = c.object(g, `base.layers[${i}]`);
+    for (const k of ["anchorScores", "similarity", "stepChange", "ood", "oodBeyond"]) c.array(o[k], `base.layers[${i}].${k}`);
+  });
+  c.array(base.pca, "base.pca").forEach((p, i) => {
+    const o = c.object(p, `base.pca[${i}]`);
+    const n = c.array(o.positions, `base.pca[${i}].positions`).length;
+    for (const k of ["x", "y"]) if (c.array(o[k], `base.pca[${i}].${k}`).length !== n) c.fail(`base.pca[${i}].${k}`, `one value per position (${n})`, o[k]);
+  });
+  c.array(r.methods, "methods").forEach((x, i) => {
+    const o = c.object(x, `methods[${i}]`);
+    c.string(o.id, `methods[${i}].id`);
+    c.array(o.lengths, `methods[${i}].lengths`);
+  });
+  c.array(r.skippedMethods, "skippedMethods");
+  c.array(r.observations, "observations").forEach((x, i) => {
+    const o = c.object(x, `observations[${i}]`);
+    for (const k of ["title", "criterion", "measured"]) c.string(o[k], `observations[${i}].${k}`);
+    c.oneOf(o.verdict, `observations[${i}].verdict`, ["holds", "does not hold", "not testable"] as const);
+  });
+  c.object(r.timings, "timings");
+  return value as PositionalReport;
 }

@@ -81,8 +81,16 @@ footer { margin-top: 48px; padding-top: 12px; border-top: 1px solid var(--line);
 .maps { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 14px; align-items: start; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 13px; margin: 6px 0; }
 .legend .chip { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -1px; margin-right: 5px; }
+.obs .finding p { margin: 2px 0 4px; }
+.pca-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 12px; }
+figure.small { padding: 8px; }
 @media print { main { max-width: none; padding: 0; } h2 { break-after: avoid; } figure, .card, .finding { break-inside: avoid; } details { display: none; } }
 `;
+
+/** CSS class of a verdict: true → "yes", false → "no", null → "na" (badges, findings, observations). */
+export function cls(r: boolean | null): "yes" | "no" | "na" {
+  return r === true ? "yes" : r === false ? "no" : "na";
+}
 
 /** A whole HTML document: `<title>`, the shared stylesheet, `body` inside <main>, and a footer (HTML). */
 export function htmlPage(title: string, body: string, footer?: string): string {

@@ -6,8 +6,11 @@
  *   a series may have its own x values (curves sampled at different points);
  * - `heatmap`: a matrix of values in [min, max] with a colour-blind-safe sequential scale
  *   (viridis) or, for signed values, a diverging one (RdBu, white at 0), or colours of its own
- *   (categories); the values printed in the cells (optional) and a colour bar;
- * - `lossCurve`: a small line chart for a training loss curve.
+ *   (categories); the values printed in the cells (optional), sparse row/column labels for dense
+ *   maps, and a colour bar;
+ * - `lossCurve`: a small line chart for a training loss curve;
+ * - `scatterChart`: points in 2-D (e.g. a PCA projection), each with its own colour and marker,
+ *   with an optional colour bar (a sequential scale, e.g. the position) and legend.
  *
  * Every coordinate goes through `coord()`, so a NaN, null or ±Infinity in the data can never reach
  * the path data: missing points break a line, +Infinity is drawn as an arrow at the top edge.
@@ -421,8 +424,10 @@ export interface HeatmapOptions {
   fill?: (v: number, row: number, col: number) => string;
   /** Formats the colour bar's end labels (default two decimals). */
   barFormat?: (v: number) => string;
-  /** Print the values in the cells (default true; the tooltip always has them). */
+  /** Print the values in the cells (default true; off for dense maps, the tooltips keep them). */
   showValues?: boolean;
+  /** Show every k-th row/column label only (default 1: all). */
+  labelEvery?: number;
   standalone?: boolean;
 }
 
@@ -459,10 +464,13 @@ export function heatmap(o: HeatmapOptions): string {
     const cy = top + (rows * ch) / 2;
     parts.push(`<text x="10" y="${coord(cy)}" transform="rotate(-90 10 ${coord(cy)})" text-anchor="middle" font-size="11" fill="#6a7080">${escapeXml(o.rowTitle)}</text>`);
   }
-  o.colLabels.forEach((l, c) => parts.push(`<text x="${coord(left + c * cw + cw / 2)}" y="${coord(top - 5)}" text-anchor="middle" font-size="11" fill="#4a5160">${escapeXml(l)}</text>`));
+  const every = Math.max(1, Math.floor(o.labelEvery ?? 1));
+  o.colLabels.forEach((l, c) => {
+    if (c % every === 0) parts.push(`<text x="${coord(left + c * cw + cw / 2)}" y="${coord(top - 5)}" text-anchor="middle" font-size="11" fill="#4a5160">${escapeXml(l)}</text>`);
+  });
   for (let r = 0; r < rows; r++) {
     const y = top + r * ch;
-    parts.push(`<text x="${coord(left - 6)}" y="${coord(y + ch / 2 + 4)}" text-anchor="end" font-size="11" fill="#4a5160">${escapeXml(o.rowLabels[r])}</text>`);
+    if (r % every === 0) parts.push(`<text x="${coord(left - 6)}" y="${coord(y + ch / 2 + 4)}" text-anchor="end" font-size="11" fill="#4a5160">${escapeXml(o.rowLabels[r])}</text>`);
     for (let c = 0; c < cols; c++) {
       const v = o.values[r]?.[c];
       const x = left + c * cw;
@@ -556,6 +564,108 @@ export function lossCurve(o: LossCurveOptions): string {
   parts.push(withTitle(`<circle cx="${coord(sx(last.step))}" cy="${coord(sy(last.loss))}" r="2.8" fill="${color}"/>`, `step ${last.step}: loss ${formatNumber(last.loss, 3)}`));
   parts.push(`<text x="${coord(left)}" y="${coord(height - 6)}" font-size="10" fill="#6a7080">${escapeXml(`step ${tickLabel(pts[0]!.step)}`)}</text>`);
   parts.push(`<text x="${coord(left + pw)}" y="${coord(height - 6)}" text-anchor="end" font-size="10" fill="#6a7080">${escapeXml(tickLabel(last.step))}</text>`);
+  parts.push("</svg>");
+  return parts.join("");
+}
+
+// ------------------------------------------------------------------ scatter
+
+export interface ScatterPoint {
+  x: number;
+  y: number;
+  color: string;
+  shape?: MarkerShape;
+  /** Outline only (e.g. points past the trained length). */
+  hollow?: boolean;
+  tip?: string;
+}
+
+export interface ScatterOptions {
+  title?: string;
+  points: ScatterPoint[];
+  xLabel?: string;
+  yLabel?: string;
+  width?: number;
+  height?: number;
+  /** Marker radius (default 3). */
+  radius?: number;
+  /** A horizontal viridis colour bar under the plot, from min to max, with marks (e.g. L). */
+  colorBar?: { min: number; max: number; label: string; marks?: { value: number; label: string }[] };
+  /** Legend entries (one row above the plot, right-aligned). */
+  legend?: { label: string; color: string; shape?: MarkerShape; hollow?: boolean }[];
+  standalone?: boolean;
+}
+
+/** A scatter plot (linear axes, equal padding; non-finite points are left out). */
+export function scatterChart(o: ScatterOptions): string {
+  const width = o.width ?? 320;
+  const height = o.height ?? 280;
+  const top = (o.title ? 26 : 8) + (o.legend?.length ? 16 : 0);
+  const bar = o.colorBar ? 40 : 0;
+  const bottom = (o.xLabel ? 34 : 20) + bar;
+  const left = o.yLabel ? 50 : 38;
+  const right = 10;
+  const pw = Math.max(40, width - left - right);
+  const ph = Math.max(40, height - top - bottom);
+  const r = o.radius ?? 3;
+  const pts = o.points.filter((p) => isFiniteNumber(p.x) && isFiniteNumber(p.y));
+  let x0 = pts.length ? Math.min(...pts.map((p) => p.x)) : 0;
+  let x1 = pts.length ? Math.max(...pts.map((p) => p.x)) : 1;
+  let y0 = pts.length ? Math.min(...pts.map((p) => p.y)) : 0;
+  let y1 = pts.length ? Math.max(...pts.map((p) => p.y)) : 1;
+  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
+  if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1];
+  const px = (x1 - x0) * 0.06;
+  const py = (y1 - y0) * 0.06;
+  const sx = scale(x0 - px, x1 + px, left, left + pw, false);
+  const sy = scale(y0 - py, y1 + py, top + ph, top, false);
+  const parts: string[] = [svgOpen(width, height, o.title ?? "scatter plot", !!o.standalone)];
+  if (o.title) parts.push(`<text x="2" y="16" font-size="13" font-weight="600" fill="#1d2330">${escapeXml(o.title)}</text>`);
+  parts.push(`<rect x="${coord(left)}" y="${coord(top)}" width="${coord(pw)}" height="${coord(ph)}" fill="#fbfbfd" stroke="#d5d8de"/>`);
+  for (const v of linearTicks(sx.lo, sx.hi, 4)) {
+    const x = sx(v);
+    parts.push(`<line x1="${coord(x)}" x2="${coord(x)}" y1="${coord(top)}" y2="${coord(top + ph)}" stroke="#eef0f3"/>`);
+    parts.push(`<text x="${coord(x)}" y="${coord(top + ph + 13)}" text-anchor="middle" font-size="10" fill="#4a5160">${escapeXml(tickLabel(v))}</text>`);
+  }
+  for (const v of linearTicks(sy.lo, sy.hi, 4)) {
+    const y = sy(v);
+    parts.push(`<line x1="${coord(left)}" x2="${coord(left + pw)}" y1="${coord(y)}" y2="${coord(y)}" stroke="#eef0f3"/>`);
+    parts.push(`<text x="${coord(left - 4)}" y="${coord(y + 3.5)}" text-anchor="end" font-size="10" fill="#4a5160">${escapeXml(tickLabel(v))}</text>`);
+  }
+  if (o.xLabel) parts.push(`<text x="${coord(left + pw / 2)}" y="${coord(top + ph + 28)}" text-anchor="middle" font-size="11" fill="#4a5160">${escapeXml(o.xLabel)}</text>`);
+  if (o.yLabel) {
+    const cy = top + ph / 2;
+    parts.push(`<text x="12" y="${coord(cy)}" transform="rotate(-90 12 ${coord(cy)})" text-anchor="middle" font-size="11" fill="#4a5160">${escapeXml(o.yLabel)}</text>`);
+  }
+  for (const p of pts) {
+    const extra = p.hollow ? ` fill-opacity="0" stroke="${p.color}" stroke-width="1.3"` : ` stroke="#fff" stroke-width="0.5"`;
+    const el = marker(p.shape ?? "circle", sx(p.x), sy(p.y), r, p.hollow ? "none" : p.color, extra);
+    parts.push(p.tip ? withTitle(el, p.tip) : el);
+  }
+  // the legend: one row above the plot, from the right edge leftwards
+  let lx = left + pw;
+  for (const e of [...(o.legend ?? [])].reverse()) {
+    lx -= 16 + e.label.length * 5.6;
+    const ly = top - 7;
+    parts.push(marker(e.shape ?? "circle", lx, ly, r, e.hollow ? "none" : e.color, e.hollow ? ` fill-opacity="0" stroke="${e.color}" stroke-width="1.3"` : ""));
+    parts.push(`<text x="${coord(lx + 7)}" y="${coord(ly + 3.5)}" font-size="10" fill="#1d2330">${escapeXml(e.label)}</text>`);
+  }
+
+  if (o.colorBar) {
+    const cb = o.colorBar;
+    const by = height - bar + 6;
+    const n = 24;
+    for (let k = 0; k < n; k++) parts.push(`<rect x="${coord(left + (k * pw) / n)}" y="${coord(by)}" width="${coord(pw / n + 0.5)}" height="8" fill="${viridis((k + 0.5) / n)}"/>`);
+    parts.push(`<text x="${coord(left)}" y="${coord(by + 20)}" font-size="10" fill="#4a5160">${escapeXml(tickLabel(cb.min))}</text>`);
+    parts.push(`<text x="${coord(left + pw)}" y="${coord(by + 20)}" text-anchor="end" font-size="10" fill="#4a5160">${escapeXml(tickLabel(cb.max))}</text>`);
+    parts.push(`<text x="${coord(left + pw / 2)}" y="${coord(by + 20)}" text-anchor="middle" font-size="10" fill="#4a5160">${escapeXml(cb.label)}</text>`);
+    for (const m of cb.marks ?? []) {
+      if (!isFiniteNumber(m.value) || cb.max === cb.min) continue;
+      const x = left + ((m.value - cb.min) / (cb.max - cb.min)) * pw;
+      parts.push(`<line x1="${coord(x)}" x2="${coord(x)}" y1="${coord(by - 3)}" y2="${coord(by + 11)}" stroke="#d00" stroke-width="1.4"/>`);
+      parts.push(`<text x="${coord(x)}" y="${coord(by - 5)}" text-anchor="middle" font-size="9.5" fill="#a00">${escapeXml(m.label)}</text>`);
+    }
+  }
   parts.push("</svg>");
   return parts.join("");
 }

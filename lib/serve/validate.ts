@@ -74,7 +74,7 @@ function num(b: Record<string, unknown>, field: string, ok: (x: number) => boole
 
 export function readCompletion(raw: unknown, tok: Tokenizer | null, vocab: number): CompletionRequest {
   const b = body(raw);
-  for (const k of Object.keys(b)) if (!KNOWN.has(k)) throw new BadRequest(k, `one of ${[...KNOWN].join(", ")}`, said(said("an unknown field")));
+  for (const k of Object.keys(b)) if (!KNOWN.has(k)) throw new BadRequest(k, `one of ${[...KNOWN].join(", ")}`, said("an unknown field"));
   if (b.prompt === undefined) throw new BadRequest("prompt", "a string or an array of token ids", undefined);
   if (Array.isArray(b.prompt) && b.prompt.length > 0 && typeof b.prompt[0] === "string") throw new BadRequest("prompt", "one prompt (batches of prompts: send one request each)", b.prompt);
   const promptIds = tokenIds("prompt", b.prompt, vocab, tok);

@@ -1,7 +1,7 @@
 /**
  * Command-line argument parsing shared by the `ctxwin` commands: node:util parseArgs with ctxwin's
  * errors (an unknown or malformed option names the command), and the "files after an option"
- * convention (`--corpus a.txt b.txt`, `--tasks a.jsonl b.jsonl`).
+ * convention (`--corpus a.txt b.txt`, `--tasks a.jsonl b.jsonl`, `--method yarn rope-pi`).
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CtxwinError } from "../errors.js";
@@ -26,19 +26,31 @@ type Token = NonNullable<ParsedCommand<NonNullable<ParseArgsConfig["options"]>>[
  * `--opt x`. A positional anywhere else is an error naming the command and the option to use.
  */
 export function filesAfter(command: string, option: string, tokens: readonly Token[] | undefined): string[] {
-  const files: string[] = [];
-  let after = false;
+  return listsAfter(command, { [option]: "files" }, tokens)[option]!;
+}
+
+/**
+ * The values of several list options at once, `lists` mapping each option to what it takes
+ * ("files", "methods"): `--corpus a b --method x y` and repeated `--corpus z`. A positional not
+ * right after one of them is an error naming the command and where such arguments go.
+ */
+export function listsAfter(command: string, lists: Record<string, string>, tokens: readonly Token[] | undefined): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.fromEntries(Object.keys(lists).map((o) => [o, []]));
+  let list: string[] | null = null;
   for (const t of tokens ?? []) {
     if (t.kind === "option") {
-      after = t.name === option;
-      if (after) {
-        if (t.value === undefined || t.value === "") throw new CtxwinError("ERR_ARG", `${command}: --${option}: expected one or more files, got ${t.value === undefined ? "nothing" : '""'}`);
-        files.push(t.value);
+      list = Object.hasOwn(lists, t.name) ? out[t.name]! : null;
+      if (list) {
+        if (t.value === undefined || t.value === "") throw new CtxwinError("ERR_ARG", `${command}: --${t.name}: expected one or more ${lists[t.name]}, got ${t.value === undefined ? "nothing" : '""'}`);
+        list.push(t.value);
       }
     } else if (t.kind === "positional") {
-      if (!after) throw new CtxwinError("ERR_ARG", `${command}: unexpected argument ${JSON.stringify(t.value)}: files go after --${option} (ctxwin ${command} --help lists the options)`);
-      files.push(t.value);
-    } else after = false;
+      if (!list) {
+        const where = Object.entries(lists).map(([o, what]) => `${what} go after --${o}`).join(", ");
+        throw new CtxwinError("ERR_ARG", `${command}: unexpected argument ${JSON.stringify(t.value)}: ${where} (ctxwin ${command} --help lists the options)`);
+      }
+      list.push(t.value);
+    } else list = null;
   }
-  return files;
+  return out;
 }

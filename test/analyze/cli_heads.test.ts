@@ -152,6 +152,6 @@ describe("ctxwin analyze heads", () => {
     expect(parseHeadsArgs(["--model", "m", "--tasks", "a", "b", "--tasks", "c"])).toMatchObject({ tasks: ["a", "b", "c"], checkpoints: [{ label: "model", dir: "m" }], score: "absolute", clusters: 4, batchSize: 8 });
     const u = ctxwin("analyze", "frob");
     expect(u.code).toBe(1);
-    expect(u.err).toMatch(/analyze: expected an analysis \(heads\), got "frob"/);
+    expect(u.err).toMatch(/analyze: expected an analysis \(heads, positional\), got "frob"/);
   });
 });
