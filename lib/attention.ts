@@ -203,3 +203,29 @@ export function attentionBackward(
     dv: Tensor.fromNative(dv, v.shape, v.dtype, v.device),
   };
 }
+
+/**
+ * @internal The engine's CPU decode step in one native job: sequence b's new keys/values kNew[b] /
+ * vNew[b] ([B, T, Hkv, D]) are written into its cache buffers kCaches[b] / vCaches[b]
+ * ([1, capacity, Hkv, D]) after lengths[b] cached positions, and its queries q[b] attend to its
+ * lengths[b] + T keys from positions lengths[b] on. Returns o [B, T, Hq, D].
+ */
+export function attentionDecodeRagged(
+  q: Tensor,
+  kNew: Tensor,
+  vNew: Tensor,
+  kCaches: readonly Tensor[],
+  vCaches: readonly Tensor[],
+  lengths: readonly number[],
+  opts?: AttentionOptions,
+): Tensor {
+  const fn = "attentionDecodeRagged";
+  // positions are per sequence (after its cache): the prefix keys are the caches' first P
+  const { queryOffset: _offset, prefixKeys = 0, ...rest } = opts ?? {};
+  if (!Number.isInteger(prefixKeys) || prefixKeys < 0) argError("ERR_ARG", fn, "prefixKeys", "a non-negative integer", prefixKeys);
+  const c = checkCall(fn, q, kNew, vNew, { ...rest, queryOffset: 0 });
+  (c.opts as NativeAttentionOptions & { cachePrefixKeys: number }).cachePrefixKeys = prefixKeys;
+  const handles = (name: string, ts: readonly Tensor[]) => ts.map((t, b) => (t instanceof Tensor ? t.handle(fn, `${name}[${b}]`) : argError("ERR_ARG", fn, `${name}[${b}]`, "a Tensor", t)));
+  const out = callNative(() => backend(q.device).attentionDecodeRagged(c.q, c.k, c.v, handles("kCaches", kCaches), handles("vCaches", vCaches), [...lengths], c.opts));
+  return Tensor.fromNative(out, q.shape, q.dtype, q.device);
+}

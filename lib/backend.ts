@@ -72,6 +72,8 @@ export interface NativeAddon {
   /** The default ALiBi slopes for `heads` query heads (native/include/ctxwin/positional.h). */
   alibiSlopes(heads: number): number[];
   attentionForward(q: NativeTensor, k: NativeTensor, v: NativeTensor, opts: NativeAttentionOptions): [NativeTensor, NativeTensor];
+  /** The engine's CPU decode step (lib/attention.ts attentionDecodeRagged). */
+  attentionDecodeRagged(q: NativeTensor, kNew: NativeTensor, vNew: NativeTensor, kCaches: NativeTensor[], vCaches: NativeTensor[], lengths: number[], opts: NativeAttentionOptions): NativeTensor;
   attentionBackward(
     q: NativeTensor,
     k: NativeTensor,

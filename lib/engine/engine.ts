@@ -1,14 +1,14 @@
 /**
- * A batching engine: one model, many concurrent generations. A scheduler loop runs, per turn,
- * one chunk of prefill for each request still reading its prompt (chunked prefill: a long prompt
- * does not stall the others) and ONE decode step for every request that is generating, batched
- * (continuous batching): requests join between steps and finish independently.
+ * A batching engine: one model, many concurrent generations. A scheduler loop gives every active
+ * request one chunk per turn: the next ≤ prefillChunk tokens of its prompt while it prefills
+ * (chunked prefill: a long prompt does not stall the others), then one token per turn while it
+ * generates (continuous batching: requests join between turns and finish independently).
  *
- * Each request owns a KVCache; a decode step runs the model on [B, 1] tokens with a
- * SequenceBatch over those caches, so the projections and MLPs are batched and attention runs per
- * sequence at its own positions (lib/nn/attention.ts). Requests with different positional
- * overrides (a YaRN factor, a window) cannot share a kernel call: a step runs one batch per
- * distinct override.
+ * Each request owns a KVCache. The chunks of a turn that have the same length (every decode
+ * token; prompt chunks of equal length) run as ONE forward over a SequenceBatch of their caches:
+ * projections and MLPs batched, attention per sequence at its own positions in one native job
+ * (lib/nn/attention.ts). Requests with different positional overrides (a YaRN factor, a window)
+ * cannot share a kernel call: they run in separate batches.
  *
  * Backpressure: more than maxQueue waiting requests, a prompt plus maxNewTokens beyond maxContext,
  * or a closed engine are refused at once (synchronously, with a CtxwinError). An aborted request
@@ -308,18 +308,20 @@ export class Engine {
         if (this.#closed || this.#queue.length === 0) return;
         continue;
       }
-      const prefill = this.#active.filter((r) => r.state === "prefill");
-      const decode = this.#active.filter((r) => r.state === "decode");
-      for (const r of prefill) await this.#guard([r], () => this.#prefillChunk(r));
-      const groups = new Map<string, Request[]>();
-      for (const r of decode) {
+      // this turn's chunk of every request, batched by (positional override, chunk length, fresh
+      // cache: a prefix is prepended only to a first chunk)
+      const batches = new Map<string, { reqs: Request[]; chunks: number[][] }>();
+      for (const r of this.#active) {
         if (r.ended) continue;
-        const g = groups.get(r.group) ?? [];
-        g.push(r);
-        groups.set(r.group, g);
+        const chunk = r.state === "prefill" ? r.prompt.slice(r.prefilled, Math.min(r.prompt.length, r.prefilled + this.prefillChunk)) : [r.last];
+        const key = `${r.group}|${chunk.length}|${r.cache!.length === 0}`;
+        const b = batches.get(key) ?? { reqs: [], chunks: [] };
+        b.reqs.push(r);
+        b.chunks.push(chunk);
+        batches.set(key, b);
       }
-      for (const g of groups.values()) await this.#guard(g, () => this.#decodeStep(g));
-      if (prefill.length === 0 && decode.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      for (const b of batches.values()) await this.#guard(b.reqs, () => this.#step(b.reqs, b.chunks));
+      if (batches.size === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
@@ -333,29 +335,26 @@ export class Engine {
     }
   }
 
-  async #prefillChunk(r: Request): Promise<void> {
-    if (r.ended) return;
-    const end = Math.min(r.prompt.length, r.prefilled + this.prefillChunk);
-    const ids = r.prompt.slice(r.prefilled, end);
-    using logits = await noGradSliced(this.model.logitsSteps([ids], { cache: r.cache!, lastOnly: true, positional: r.opts.positional, window: r.opts.window }));
-    r.prefilled = end;
-    this.#stats.prompt += ids.length;
-    if (end < r.prompt.length) return;
-    const row = await logits.value.data();
-    r.state = "decode";
-    this.#emit(r, sampleToken(row, r.opts, r.rng));
-  }
-
-  async #decodeStep(group: Request[]): Promise<void> {
-    const live = group.filter((r) => !r.ended);
-    if (live.length === 0) return;
-    const { positional, window } = live[0]!.opts;
-    const batch = new SequenceBatch(live.map((r) => r.cache!));
-    using logits = await noGradSliced(this.model.logitsSteps(live.map((r) => [r.last]), { cache: batch, lastOnly: true, positional, window }));
+  /**
+   * One forward over requests' chunks of equal length (each continuing its own cache): prompt
+   * chunks advance the prefill (the last one samples the first token), single tokens sample the next.
+   */
+  async #step(reqs: Request[], chunks: number[][]): Promise<void> {
+    const { positional, window } = reqs[0]!.opts;
+    const cache = reqs.length === 1 ? reqs[0]!.cache! : new SequenceBatch(reqs.map((r) => r.cache!));
+    using logits = await noGradSliced(this.model.logitsSteps(chunks, { cache, lastOnly: true, positional, window }));
     const data = await logits.value.data();
     const V = this.model.config.vocabSize;
-    this.#stats.steps++;
-    live.forEach((r, b) => this.#emit(r, sampleToken(data.subarray(b * V, (b + 1) * V), r.opts, r.rng)));
+    if (reqs.some((r) => r.state === "decode")) this.#stats.steps++;
+    reqs.forEach((r, b) => {
+      if (r.state === "prefill") {
+        r.prefilled += chunks[b]!.length;
+        this.#stats.prompt += chunks[b]!.length;
+        if (r.prefilled < r.prompt.length) return;
+        r.state = "decode";
+      }
+      this.#emit(r, sampleToken(data.subarray(b * V, (b + 1) * V), r.opts, r.rng));
+    });
   }
 
   /** A sampled token: stop, or hand it over (and finish at maxNewTokens). */

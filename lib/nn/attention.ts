@@ -13,7 +13,7 @@
 import { CtxwinError, show } from "../errors.js";
 import { keep } from "../util/scope.js";
 import { Tensor } from "../tensor.js";
-import { attention as attentionOp, type AttentionOptions } from "../attention.js";
+import { attention as attentionOp, attentionDecodeRagged, type AttentionOptions } from "../attention.js";
 import type { Positional } from "../positional.js";
 import * as ops from "../ops/index.js";
 import { activeTape, Parameter, tidy, Variable } from "./autograd.js";
@@ -63,15 +63,36 @@ export class LayerCache implements LayerKV {
       throw new CtxwinError("ERR_SHAPE", `Attention.forward: cache: expected keys [${b}, T, ${h}, ${d}] (the cache's batch and heads), got [${k.shape.join(", ")}]`);
     }
     const need = this.#length + T;
-    if (need > this.capacity) this.#grow(k, Math.max(need, 2 * this.capacity, this.initialCapacity));
+    this.#reserve(k, B, T);
     ops.copyInto(this.#k!, k, 1, this.#length);
     ops.copyInto(this.#v!, v, 1, this.#length);
     this.#length = need;
     return { k: ops.leading(this.#k!, 1, need), v: ops.leading(this.#v!, 1, need) };
   }
 
-  #grow(like: Tensor, capacity: number): void {
-    const [B, , H, D] = like.shape as [number, number, number, number];
+  /** Room for T more positions in [B, ·, H, D] buffers (dtype and device of `like`). */
+  #reserve(like: Tensor, B: number, T: number): void {
+    const need = this.#length + T;
+    if (need > this.capacity) this.#grow(like, B, Math.max(need, 2 * this.capacity, this.initialCapacity));
+  }
+
+  /**
+   * @internal For a native op that writes T positions itself (the engine's decode step,
+   * attentionDecodeRagged): makes room for them and returns the buffers [1, capacity, H, D];
+   * call advance(T) once the op is queued.
+   */
+  buffersFor(like: Tensor, T: number): { k: Tensor; v: Tensor } {
+    if (this.#k && this.#k.shape[0] !== 1) throw new CtxwinError("ERR_SHAPE", `LayerCache.buffersFor: expected a batch-1 cache, got batch ${this.#k.shape[0]}`);
+    this.#reserve(like, 1, T);
+    return { k: this.#k!, v: this.#v! };
+  }
+  /** @internal T positions were written after the cached ones (see buffersFor). */
+  advance(T: number): void {
+    this.#length += T;
+  }
+
+  #grow(like: Tensor, B: number, capacity: number): void {
+    const [, , H, D] = like.shape as [number, number, number, number];
     const shape = [B, capacity, H, D];
     const alloc = () => Tensor.from(new Float32Array(B * capacity * H * D), shape, { dtype: like.dtype, device: like.device });
     // owned by the cache, not by the forward that happened to grow it (kept if that forward fails)
@@ -326,6 +347,16 @@ export class Attention extends Module {
 function attendPerSequence(q: Tensor, k: Tensor, v: Tensor, caches: readonly LayerKV[], opts: AttentionOptions): Tensor {
   const B = q.shape[0]!;
   if (caches.length !== B) throw new CtxwinError("ERR_ARG", `Attention.forward: cache: expected ${B} per-sequence caches (the batch), got ${caches.length}`);
+  if (q.device === "cpu" && caches.every((c) => c instanceof LayerCache)) {
+    // one native job for the whole batch (writes and attention per sequence), not ~7 ops each
+    const T = k.shape[1]!; // new keys: the queries' tokens, and the prefix before a fresh cache's first
+    const lc = caches as readonly LayerCache[];
+    const lengths = lc.map((c) => c.length);
+    const bufs = lc.map((c) => c.buffersFor(k, T));
+    const out = attentionDecodeRagged(q, k, v, bufs.map((x) => x.k), bufs.map((x) => x.v), lengths, opts);
+    for (const c of lc) c.advance(T);
+    return out;
+  }
   const out = ops.fill(q, 0);
   caches.forEach((c, b) => {
     using qb = ops.slice(q, 0, b, b + 1);

@@ -3,7 +3,10 @@
 //   attentionBackward(q, k, v, dout, opts, out?, lse?)   -> [dq, dk, dv]
 // When out/lse are not given (the public attentionBackward), the backward job first runs the
 // forward to get them.
+#include <cstring>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "binding/args.h"
 #include "binding/attention_args.h"
@@ -124,6 +127,81 @@ Napi::Value attention_backward_fn(const Napi::CallbackInfo& info) {
   });
 }
 
+// attentionDecodeRagged(q, kNew, vNew, kCaches[], vCaches[], lengths[], opts) -> out
+// A batch whose sequences have KV caches of their own (a batching engine's decode or prefill
+// step), in ONE queued job: for each sequence b, kNew[b] / vNew[b] ([Tn, Hkv, D]; Tn >= Tq when a
+// prefix comes first) are written into its cache buffers ([1, capacity, Hkv, D]) after its
+// lengths[b] cached positions, and its Tq queries attend to its lengths[b] + Tn keys, sitting
+// after them (one kernel call per sequence, no per-sequence JS ops). CPU only: the CUDA engine
+// path keeps the per-sequence ops.
+Napi::Value attention_decode_ragged_fn(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const char* fn = "attentionDecodeRagged";
+    StoragePtr q = NativeTensor::unwrap(info[0], fn, "q");
+    StoragePtr kn = NativeTensor::unwrap(info[1], fn, "kNew");
+    StoragePtr vn = NativeTensor::unwrap(info[2], fn, "vNew");
+    if (!info[3].IsArray() || !info[4].IsArray() || !info[5].IsArray())
+      throw make_js_error(info.Env(), "ERR_ARG", std::string(fn) + ": kCaches, vCaches, lengths: expected arrays");
+    auto call = std::make_shared<AttentionCall>(read_attention_call(fn, *q, *kn, *vn, options_arg(info, 6, fn)));
+    // prefix keys count in the caches' positions (the first P of every cache), not in kNew
+    Napi::Value cpk = options_arg(info, 6, fn).Get("cachePrefixKeys");
+    call->prm.prefix_keys = cpk.IsNumber() ? cpk.As<Napi::Number>().Int32Value() : 0;
+    const AttentionParams& p = call->prm;
+    if (std::string(q->device()->name()) != "cpu")
+      throw make_js_error(info.Env(), "ERR_DEVICE", std::string(fn) + ": q: expected a CPU tensor (the CUDA path runs per sequence)");
+    Napi::Array ka = info[3].As<Napi::Array>(), va = info[4].As<Napi::Array>(), la = info[5].As<Napi::Array>();
+    if (ka.Length() != (uint32_t)p.B || va.Length() != (uint32_t)p.B || la.Length() != (uint32_t)p.B)
+      throw make_js_error(info.Env(), "ERR_ARG", std::string(fn) + ": kCaches, vCaches, lengths: expected " + std::to_string(p.B) + " entries each (the batch)");
+    std::vector<StoragePtr> kc, vc;
+    std::vector<int> lengths;
+    std::vector<Storage*> inputs{q.get(), kn.get(), vn.get()};
+    for (uint32_t b = 0; b < ka.Length(); ++b) {
+      StoragePtr kb = NativeTensor::unwrap(ka.Get(b), fn, "kCaches[b]");
+      StoragePtr vb = NativeTensor::unwrap(va.Get(b), fn, "vCaches[b]");
+      double len = la.Get(b).IsNumber() ? la.Get(b).As<Napi::Number>().DoubleValue() : -1;
+      const std::vector<int64_t>& s = kb->shape();
+      bool ok = s.size() == 4 && s[0] == 1 && s[2] == p.Hkv && s[3] == p.D && vb->shape() == s && kb->dtype() == q->dtype() && vb->dtype() == q->dtype();
+      if (!ok) throw make_js_error(info.Env(), "ERR_SHAPE", std::string(fn) + ": kCaches[" + std::to_string(b) + "]: expected k and v buffers [1, capacity, " + std::to_string(p.Hkv) + ", " + std::to_string(p.D) + "] of q's dtype, got " + shape_str(s));
+      if (!(len >= 0 && len == (double)(int)len && (int64_t)len + p.Tk <= s[1] && p.prefix_keys >= 0 && p.prefix_keys <= len + p.Tk))
+        throw make_js_error(info.Env(), "ERR_ARG", std::string(fn) + ": lengths[" + std::to_string(b) + "]: expected an integer in [0, " + std::to_string(s[1] - p.Tk) + "] (room for " + std::to_string(p.Tk) + " more), got " + std::to_string(len) + " (prefix keys " + std::to_string(p.prefix_keys) + ")");
+      kc.push_back(kb);
+      vc.push_back(vb);
+      lengths.push_back((int)len);
+      inputs.push_back(kb.get());
+      inputs.push_back(vb.get());
+    }
+    StoragePtr out = new_storage(q->dtype(), q->shape());
+    dev().queue().submit([call, q, kn, vn, kc, vc, lengths, out, inputs] {
+      run_op(inputs, {out.get()}, [&] {
+        const AttentionParams& base = call->prm;
+        const size_t es = dtype_size(q->dtype());
+        const size_t q_rows = (size_t)base.Tq * base.Hq * base.D, kv_rows = (size_t)base.Tk * base.Hkv * base.D;
+        std::vector<float> lse((size_t)base.Hq * base.Tq);
+        for (size_t b = 0; b < kc.size(); ++b) {
+          const int len = lengths[b];
+          char* kdst = (char*)kc[b]->data() + (size_t)len * base.Hkv * base.D * es;
+          char* vdst = (char*)vc[b]->data() + (size_t)len * base.Hkv * base.D * es;
+          std::memcpy(kdst, (const char*)kn->data() + b * kv_rows * es, kv_rows * es);
+          std::memcpy(vdst, (const char*)vn->data() + b * kv_rows * es, kv_rows * es);
+          AttentionParams prm = base;
+          prm.B = 1;
+          prm.Tk = len + base.Tk;
+          prm.query_offset = len + base.Tk - base.Tq;  // after its own keys
+          std::shared_ptr<const ResolvedPositional> resolved =
+              resolve_positional_cached(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);
+          prm.q = (const char*)q->data() + b * q_rows * es;
+          prm.k = kc[b]->data();
+          prm.v = vc[b]->data();
+          prm.o = (char*)out->data() + b * q_rows * es;
+          prm.lse = lse.data();
+          q->device()->attention_forward(prm, *resolved);
+        }
+      });
+    });
+    return NativeTensor::wrap(info.Env(), out);
+  });
+}
+
 }  // namespace
 
 // alibiSlopes(heads): the default ALiBi slopes (positional.h), so JS never re-derives them.
@@ -148,6 +226,7 @@ void export_attention_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("alibiSlopes", Napi::Function::New(env, alibi_slopes_fn, "alibiSlopes"));
   exports.Set("attentionForward", Napi::Function::New(env, attention_forward_fn, "attentionForward"));
   exports.Set("attentionBackward", Napi::Function::New(env, attention_backward_fn, "attentionBackward"));
+  exports.Set("attentionDecodeRagged", Napi::Function::New(env, attention_decode_ragged_fn, "attentionDecodeRagged"));
 }
 
 }  // namespace ctxwin::binding

@@ -9,6 +9,7 @@ import { memory, synchronize } from "ctxwin";
 import { createModel } from "../../dist/models/index.js";
 import { generateAll } from "../../dist/infer/index.js";
 import { createEngine } from "../../dist/engine/index.js";
+import { addPrefix } from "../../dist/peft/index.js";
 
 const V = 97;
 const rope = createModel({ vocabSize: V, hiddenSize: 48, numLayers: 3, numHeads: 4, numKvHeads: 2 }, { seed: 11 });
@@ -48,6 +49,18 @@ describe("engine", () => {
       expect(await snapshot()).toEqual(before);
     });
   }
+
+  it("a prefix-tuned model: equal prompts prefill together (one batch) and match one-at-a-time", async () => {
+    const m = createModel({ vocabSize: V, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2 }, { seed: 21 });
+    addPrefix(m, { numVirtualTokens: 5, seed: 3 });
+    const reqs = [prompt(16, 1), prompt(16, 2), prompt(16, 3), prompt(9, 4)];
+    const alone = [];
+    for (const p of reqs) alone.push(await generateAll(m, p, { maxNewTokens: 6 }));
+    const engine = await createEngine({ model: m, prefillChunk: 16 });
+    expect(await Promise.all(reqs.map((p) => engine.complete(p, { maxNewTokens: 6 })))).toEqual(alone);
+    await engine.close();
+    m.dispose();
+  });
 
   it("seeded sampling, stop tokens and a per-request YaRN override match generate() alone", async () => {
     const yarn = { type: "rope", scaling: { type: "yarn", factor: 4, originalMaxPositions: 16 } } as const;
