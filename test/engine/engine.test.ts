@@ -82,6 +82,7 @@ describe("engine", () => {
   });
 
   it("backpressure: a full queue, a too-long request and a closed engine are refused at once", async () => {
+    const before = await snapshot();
     const engine = await createEngine({ model: rope, maxBatch: 1, maxQueue: 2, maxContext: 64 });
     const running = [engine.complete(prompt(4, 1), { maxNewTokens: 20 }), engine.complete(prompt(4, 2), { maxNewTokens: 3 }), engine.complete(prompt(4, 3), { maxNewTokens: 3 })];
     // the first is admitted at once only when the loop turns: two may wait, the next is refused
@@ -98,6 +99,7 @@ describe("engine", () => {
     await Promise.all(running);
     await engine.close();
     expect(() => engine.generate([1], { maxNewTokens: 1 })).toThrow(/engine is closed/);
+    expect(await snapshot()).toEqual(before);
   });
 
   it("abort (signal, or leaving the loop) and close({ cancel }) free every cache", async () => {
