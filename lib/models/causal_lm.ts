@@ -58,6 +58,12 @@ export interface ForwardOptions {
   checkpoint?: boolean;
   /** Logits only for the last position ([B, 1, V]). */
   lastOnly?: boolean;
+  /**
+   * Right padding: sequence b's tokens are its first keyLengths[b] positions; later positions are
+   * padding (invisible as keys, zero as queries: no work, no mask tensor). For batches of
+   * sequences of different lengths (classification, training); not with a cache.
+   */
+  keyLengths?: readonly number[];
   hooks?: ForwardHooks;
 }
 
@@ -176,6 +182,7 @@ export abstract class CausalLM extends Module {
       x = this.embed.forward(idsT);
     }
     if (this.embedNorm) x = this.embedNorm.forward(x);
+    if (opts.keyLengths !== undefined) checkKeyLengths(opts.keyLengths, x.shape[0]!, x.shape[1]!);
     const positional = mergePositional(this.positional, opts.positional);
     const hooks = opts.hooks ?? {};
     const L = this.numLayers;
@@ -190,6 +197,7 @@ export abstract class CausalLM extends Module {
         cache: opts.cache?.layers[l],
         layer: l,
         onHeads: hooks.heads,
+        keyLengths: opts.keyLengths,
         onOptions: hooks.attention,
         onQK: hooks.qk,
       };
@@ -286,6 +294,13 @@ function applyHook(hook: ForwardHooks["hidden"], layer: number, x: Variable): Va
   if (!r || r === x) return x;
   x.release();
   return r;
+}
+
+function checkKeyLengths(lengths: unknown, B: number, T: number): void {
+  if (!Array.isArray(lengths) || lengths.length !== B) throw new CtxwinError("ERR_ARG", `forward: keyLengths: expected ${B} lengths (one per sequence), got ${Array.isArray(lengths) ? lengths.length : typeof lengths}`);
+  lengths.forEach((n, b) => {
+    if (!Number.isInteger(n) || n < 1 || n > T) throw new CtxwinError("ERR_ARG", `forward: keyLengths[${b}]: expected an integer in [1, ${T}] (the sequence length), got ${String(n)}`);
+  });
 }
 
 /** Next-token targets for ids: row t → ids[t + 1], the last position → ignoreIndex. */

@@ -202,6 +202,8 @@ export interface AttentionCall {
   cache?: LayerKV;
   /** Layer index (for hooks). */
   layer?: number;
+  /** Right padding: sequence b's tokens are its first keyLengths[b] (after any prefix). */
+  keyLengths?: readonly number[];
   /**
    * Called with the head outputs o [B, T, Hq, D] before the output projection; may return a
    * replacement (one made in the hook is freed with the forward's other intermediates).
@@ -320,6 +322,10 @@ export class Attention extends Module {
         prefixKeys: P,
       };
       if (call.window) opts.window = call.window;
+      if (call.keyLengths) {
+        if (cache) throw new CtxwinError("ERR_ARG", "forward: keyLengths: expected no cache (padding is for batched forwards without one)");
+        opts.keyLengths = call.keyLengths.map((n) => P + n); // the prefix keys belong to every sequence
+      }
       if (call.onOptions) opts = call.onOptions(layer, opts);
       let o: Variable;
       if (cache?.perSequence) {
