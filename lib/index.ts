@@ -215,3 +215,6 @@ export { renderHeadsReport } from "./report/heads.js";
 
 // The batching engine: one model, many concurrent generations (continuous batching).
 export { Engine, createEngine, type EngineOptions, type EngineGenerateOptions, type EngineStats, type LatencySummary } from "./engine/index.js";
+
+// Task metrics (classification and BIO tagging).
+export { accuracy, macroF1, spanF1, spans, type ClassScores, type Span } from "./tasks/metrics.js";
