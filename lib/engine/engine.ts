@@ -25,6 +25,7 @@ import { checkSampling, sampleToken, type SamplingOptions } from "../infer/sampl
 import { perplexity, type PerplexityOptions, type PerplexityResult } from "../infer/perplexity.js";
 import { checkSeed, Rng } from "../util/rng.js";
 import { LatencyWindow, type EngineStats } from "./stats.js";
+import { LoraAdapters } from "./adapters.js";
 
 export interface EngineOptions {
   /** The model to serve (the engine does not dispose it), or… */
@@ -41,6 +42,11 @@ export interface EngineOptions {
   maxQueue?: number;
   /** Prompt tokens a request prefills per scheduler turn. Default 256. */
   prefillChunk?: number;
+  /**
+   * LoRA adapters a request may name (`adapter`), by name → PEFT adapter directory. They are kept
+   * unmerged and switched per batch; a request without one uses the base weights.
+   */
+  adapters?: Record<string, string>;
 }
 
 export interface EngineGenerateOptions extends SamplingOptions {
@@ -56,6 +62,8 @@ export interface EngineGenerateOptions extends SamplingOptions {
   positional?: Positional;
   /** Sliding window override (null: none). */
   window?: number | null;
+  /** One of the engine's adapters (EngineOptions.adapters) for this request. */
+  adapter?: string;
 }
 
 type State = "queued" | "prefill" | "decode" | "done";
@@ -83,7 +91,7 @@ class Request {
     readonly opts: EngineGenerateOptions,
   ) {
     this.rng = new Rng(opts.seed ?? 0);
-    this.group = JSON.stringify([opts.positional ?? null, opts.window ?? null]);
+    this.group = JSON.stringify([opts.positional ?? null, opts.window ?? null, opts.adapter ?? null]);
   }
   push(token: number): void {
     this.#buffer.push(token);
@@ -139,9 +147,13 @@ export class Engine {
   #ttft = new LatencyWindow();
   #perToken = new LatencyWindow();
   #recent: { at: number; tokens: number }[] = [];
+  readonly #adapters: Map<string, LoraAdapters>;
+  /** Model work runs one at a time (a batch's forward, a perplexity): adapters are switched between. */
+  #modelLock: Promise<void> = Promise.resolve();
 
   /** @internal use createEngine */
-  constructor(model: CausalLM, opts: EngineOptions, ownsModel: boolean) {
+  constructor(model: CausalLM, opts: EngineOptions, ownsModel: boolean, adapters: Map<string, LoraAdapters> = new Map()) {
+    this.#adapters = adapters;
     const fn = "createEngine";
     this.model = model;
     this.maxBatch = posInt(fn, "maxBatch", opts.maxBatch, 8);
@@ -168,10 +180,20 @@ export class Engine {
     return out;
   }
 
-  /** Perplexity of `tokens` on the engine's model (runs beside the generations, not batched with them). */
-  perplexity(tokens: readonly number[], opts: PerplexityOptions): Promise<PerplexityResult> {
+  /** The names of the engine's adapters. */
+  get adapters(): string[] {
+    return [...this.#adapters.keys()];
+  }
+
+  /**
+   * Perplexity of `tokens` on the engine's model (or one of its adapters): it takes its turn
+   * between the generations' batches, not batched with them.
+   */
+  perplexity(tokens: readonly number[], opts: PerplexityOptions & { adapter?: string }): Promise<PerplexityResult> {
     if (this.#closed) throw new CtxwinError("ERR_CLOSED", "engine.perplexity: the engine is closed");
-    return perplexity(this.model, tokens, opts);
+    this.#checkAdapter("engine.perplexity", opts?.adapter);
+    const { adapter, ...rest } = opts;
+    return this.#exclusive(adapter ?? null, () => perplexity(this.model, tokens, rest));
   }
 
   /** Queue, activity, throughput and latency figures. */
@@ -208,7 +230,31 @@ export class Engine {
     }
     this.#kick();
     await this.#loop;
+    for (const a of this.#adapters.values()) a.dispose();
     if (this.#ownsModel) this.model.dispose();
+  }
+
+  #checkAdapter(fn: string, name: unknown): void {
+    if (name === undefined) return;
+    if (typeof name !== "string" || !this.#adapters.has(name)) {
+      throw new CtxwinError("ERR_ARG", `${fn}: adapter: expected one of the engine's adapters (${this.adapters.join(", ") || "none loaded"}), got ${show(name)}`);
+    }
+  }
+
+  /** Runs model work alone, with `adapter`'s weights switched in (null: the base weights). */
+  async #exclusive<T>(adapter: string | null, work: () => Promise<T>): Promise<T> {
+    const prev = this.#modelLock;
+    let release!: () => void;
+    this.#modelLock = new Promise<void>((r) => (release = r));
+    await prev;
+    try {
+      for (const [name, a] of this.#adapters) if (name !== adapter) a.detach();
+      if (adapter !== null) this.#adapters.get(adapter)!.attach();
+      return await work();
+    } finally {
+      if (adapter !== null) this.#adapters.get(adapter)!.detach();
+      release();
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -232,6 +278,7 @@ export class Engine {
     if (need > this.maxContext) {
       throw new CtxwinError("ERR_ARG", `${fn}: prompt + maxNewTokens: expected at most maxContext = ${this.maxContext} tokens, got ${prompt.length} + ${opts.maxNewTokens} = ${need}`);
     }
+    this.#checkAdapter(fn, opts.adapter);
     if (opts.signal?.aborted) throw new CtxwinError("ERR_ABORTED", `${fn}: the signal was already aborted`);
     if (this.#queue.length >= this.maxQueue) {
       throw new CtxwinError("ERR_BUSY", `${fn}: the queue is full (${this.#queue.length} requests waiting, maxQueue ${this.maxQueue}); retry later`);
@@ -340,10 +387,12 @@ export class Engine {
    * chunks advance the prefill (the last one samples the first token), single tokens sample the next.
    */
   async #step(reqs: Request[], chunks: number[][]): Promise<void> {
-    const { positional, window } = reqs[0]!.opts;
+    const { positional, window, adapter } = reqs[0]!.opts;
     const cache = reqs.length === 1 ? reqs[0]!.cache! : new SequenceBatch(reqs.map((r) => r.cache!));
-    using logits = await noGradSliced(this.model.logitsSteps(chunks, { cache, lastOnly: true, positional, window }));
-    const data = await logits.value.data();
+    const data = await this.#exclusive(adapter ?? null, async () => {
+      using logits = await noGradSliced(this.model.logitsSteps(chunks, { cache, lastOnly: true, positional, window }));
+      return await logits.value.data();
+    });
     const V = this.model.config.vocabSize;
     if (reqs.some((r) => r.state === "decode")) this.#stats.steps++;
     reqs.forEach((r, b) => {
@@ -385,13 +434,18 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const fn = "createEngine";
   if (!opts || typeof opts !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts: expected an object with model or dir, got ${show(opts)}`);
   if (!!opts.model === !!opts.dir) throw new CtxwinError("ERR_ARG", `${fn}: expected exactly one of model and dir, got ${opts.model ? "both" : "neither"}`);
-  if (opts.model) return new Engine(opts.model, opts, false);
-  if (typeof opts.dir !== "string") throw new CtxwinError("ERR_ARG", `${fn}: dir: expected a model directory, got ${show(opts.dir)}`);
-  const model = await loadModel(opts.dir, { device: opts.device });
+  if (!opts.model && typeof opts.dir !== "string") throw new CtxwinError("ERR_ARG", `${fn}: dir: expected a model directory, got ${show(opts.dir)}`);
+  const model = opts.model ?? (await loadModel(opts.dir!, { device: opts.device }));
+  const adapters = new Map<string, LoraAdapters>();
   try {
-    return new Engine(model, opts, true);
+    if (opts.adapters !== undefined) {
+      if (opts.adapters === null || typeof opts.adapters !== "object") throw new CtxwinError("ERR_ARG", `${fn}: adapters: expected { name: adapterDir }, got ${show(opts.adapters)}`);
+      for (const [name, dir] of Object.entries(opts.adapters)) adapters.set(name, await LoraAdapters.load(model, name, dir));
+    }
+    return new Engine(model, opts, !opts.model, adapters);
   } catch (e) {
-    model.dispose();
+    for (const a of adapters.values()) a.dispose();
+    if (!opts.model) model.dispose();
     throw e;
   }
 }

@@ -30,6 +30,8 @@ options:
   --max-queue N           waiting requests before new ones get 429 (default 64)
   --max-context N         longest prompt + max_tokens (default 4096)
   --prefill-chunk N       prompt tokens prefilled per scheduler turn (default 256)
+  --adapter NAME=DIR      a LoRA adapter requests may select ("adapter": NAME, or "model": NAME);
+                          repeat for several (kept unmerged, switched per batch)
   --shutdown-timeout S    on SIGTERM, seconds to let running requests finish (default 30)
   -h, --help              this help`;
 
@@ -51,6 +53,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     "max-context": { type: "string" },
     "prefill-chunk": { type: "string" },
     "shutdown-timeout": { type: "string" },
+    adapter: { type: "string", multiple: true },
   } as const);
   if (values.help) {
     console.log(SERVE_HELP);
@@ -65,8 +68,15 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (port > 65535) throw new CtxwinError("ERR_ARG", `serve: --port: expected an integer in [0, 65535], got ${port}`);
   const host = values.host ?? "127.0.0.1";
   const shutdownMs = intOpt("shutdown-timeout", values["shutdown-timeout"], 30, 0) * 1000;
+  const adapters: Record<string, string> = {};
+  for (const a of values.adapter ?? []) {
+    const eq = a.indexOf("=");
+    if (eq <= 0 || eq === a.length - 1) throw new CtxwinError("ERR_ARG", `serve: --adapter: expected NAME=DIR, got ${JSON.stringify(a)}`);
+    adapters[a.slice(0, eq)] = a.slice(eq + 1);
+  }
   const engine = await createEngine({
     dir,
+    adapters,
     device,
     maxBatch: intOpt("max-batch", values["max-batch"], 8, 1),
     maxQueue: intOpt("max-queue", values["max-queue"], 64, 1),

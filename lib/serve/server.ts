@@ -88,7 +88,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     void reply.code(status).send({ error: { message, type: status < 500 ? "invalid_request_error" : "internal_error" } });
   });
 
-  app.get("/health", async () => ({ status: engine.stats().closed ? "closing" : "ok", model: modelName, maxBatch: engine.maxBatch, maxContext: engine.maxContext, maxQueue: engine.maxQueue }));
+  app.get("/health", async () => ({ status: engine.stats().closed ? "closing" : "ok", model: modelName, adapters: engine.adapters, maxBatch: engine.maxBatch, maxContext: engine.maxContext, maxQueue: engine.maxQueue }));
 
   app.get("/metrics", async (_req, reply) => {
     void reply.type("text/plain; version=0.0.4");
@@ -108,7 +108,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   app.post("/v1/completions", async (req: FastifyRequest, reply: FastifyReply) => {
     let c: CompletionRequest;
     try {
-      c = readCompletion(req.body, tok, engine.model.config.vocabSize);
+      c = readCompletion(req.body, tok, engine.model.config.vocabSize, engine.adapters);
     } catch (e) {
       return reply.code(statusOf(e)).send(errorBody(e));
     }
@@ -130,6 +130,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
       signal: ctl.signal,
       positional: c.positional as Positional | undefined,
       window: c.window,
+      adapter: c.adapter,
     };
     let stream: AsyncGenerator<number, void, undefined>;
     try {

@@ -42,9 +42,10 @@ export interface CompletionRequest {
   stream: boolean;
   positional?: unknown;
   window?: number | null;
+  adapter?: string;
 }
 
-const KNOWN = new Set(["model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stream", "positional", "window", "user", "n", "echo", "logprobs"]);
+const KNOWN = new Set(["model", "adapter", "prompt", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stream", "positional", "window", "user", "n", "echo", "logprobs"]);
 
 function body(b: unknown): Record<string, unknown> {
   if (b === null || typeof b !== "object" || Array.isArray(b)) throw new BadRequest("body", "a JSON object", b);
@@ -72,7 +73,11 @@ function num(b: Record<string, unknown>, field: string, ok: (x: number) => boole
   return v;
 }
 
-export function readCompletion(raw: unknown, tok: Tokenizer | null, vocab: number): CompletionRequest {
+/**
+ * A completion request. `adapter` (or an OpenAI-style `model` naming one of the server's adapters)
+ * selects a LoRA adapter for the request.
+ */
+export function readCompletion(raw: unknown, tok: Tokenizer | null, vocab: number, adapters: readonly string[] = []): CompletionRequest {
   const b = body(raw);
   for (const k of Object.keys(b)) if (!KNOWN.has(k)) throw new BadRequest(k, `one of ${[...KNOWN].join(", ")}`, said("an unknown field"));
   if (b.prompt === undefined) throw new BadRequest("prompt", "a string or an array of token ids", undefined);
@@ -116,7 +121,12 @@ export function readCompletion(raw: unknown, tok: Tokenizer | null, vocab: numbe
     }
     positional = p;
   }
-  return { promptIds, maxTokens, temperature, topP, topK, seed, stopIds, stream: b.stream === true, positional, window };
+  let adapter: string | undefined;
+  if (b.adapter !== undefined) {
+    if (typeof b.adapter !== "string" || !adapters.includes(b.adapter)) throw new BadRequest("adapter", `one of the server's adapters (${adapters.join(", ") || "none loaded"})`, b.adapter);
+    adapter = b.adapter;
+  } else if (typeof b.model === "string" && adapters.includes(b.model)) adapter = b.model;
+  return { promptIds, maxTokens, temperature, topP, topK, seed, stopIds, stream: b.stream === true, positional, window, adapter };
 }
 
 export function readPerplexity(raw: unknown, tok: Tokenizer | null, vocab: number): { tokens: number[]; contextLength: number; stride?: number } {

@@ -6,7 +6,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { memory, synchronize } from "ctxwin";
-import { createModel } from "../../dist/models/index.js";
+import { createModel, loadModel, saveAdapter, saveModel } from "../../dist/models/index.js";
+import { addLora, removeLora } from "../../dist/peft/index.js";
+import { Tensor } from "ctxwin";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { generateAll } from "../../dist/infer/index.js";
 import { createEngine } from "../../dist/engine/index.js";
 import { addPrefix } from "../../dist/peft/index.js";
@@ -60,6 +65,46 @@ describe("engine", () => {
     expect(await Promise.all(reqs.map((p) => engine.complete(p, { maxNewTokens: 6 })))).toEqual(alone);
     await engine.close();
     m.dispose();
+  });
+
+  it("per-request LoRA adapters: each request gets its adapter (as loadModel merges it), batched with the others", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "ctxwin-engine-lora-"));
+    try {
+      const base = createModel({ vocabSize: V, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, initializerRange: 0.1 } as never, { seed: 31 });
+      await saveModel(base, join(tmp, "base"));
+      for (const [name, seed] of [["a", 1], ["b", 2]] as const) {
+        const params = addLora(base, { r: 2, alpha: 4, targetModules: ["q_proj", "v_proj", "down_proj"], seed });
+        let k = seed * 7;
+        for (const p of params) {
+          if (!p.name!.endsWith("lora_B.weight")) continue;
+          const n = p.value.shape.reduce((x: number, y: number) => x * y, 1);
+          p.set(Tensor.from(Float32Array.from({ length: n }, () => (((k = (k * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5) * 0.8), [...p.value.shape]));
+        }
+        await saveAdapter(base, join(tmp, name));
+        removeLora(base);
+      }
+      base.dispose();
+      const want: Record<string, number[][]> = {};
+      const prompts = [prompt(7, 1), prompt(12, 2)];
+      for (const name of ["base", "a", "b"]) {
+        const m = await loadModel(join(tmp, "base"), name === "base" ? {} : { adapter: join(tmp, name) });
+        want[name] = [];
+        for (const p of prompts) want[name]!.push(await generateAll(m, p, { maxNewTokens: 8 }));
+        m.dispose();
+      }
+      expect(want.a).not.toEqual(want.base); // the adapters change the output
+      const engine = await createEngine({ dir: join(tmp, "base"), adapters: { a: join(tmp, "a"), b: join(tmp, "b") } });
+      expect(engine.adapters).toEqual(["a", "b"]);
+      const runs = await Promise.all(
+        (["base", "a", "b"] as const).flatMap((name) => prompts.map((p) => engine.complete(p, { maxNewTokens: 8, ...(name === "base" ? {} : { adapter: name }) }))),
+      );
+      expect(runs).toEqual([...want.base!, ...want.a!, ...want.b!]);
+      expect(() => engine.generate(prompts[0]!, { maxNewTokens: 2, adapter: "c" })).toThrow(/adapter: expected one of the engine's adapters \(a, b\), got "c"/);
+      await engine.close();
+      await expect(createEngine({ dir: join(tmp, "base"), adapters: { x: join(tmp, "nope") } })).rejects.toThrow(/adapter_config\.json/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it("seeded sampling, stop tokens and a per-request YaRN override match generate() alone", async () => {

@@ -118,7 +118,8 @@ describe("ctxwin serve: HTTP API", () => {
         [{ prompt: [1], n: 2 }, /^n: expected 1/],
         [{ prompt: [1], positional: { type: "fourier" } }, /^positional: expected an object with type "none", "alibi" or "rope"/],
         [{ prompt: [1], window: 0 }, /^window: expected an integer >= 1 or null, got 0/],
-        [{ prompt: [1], frobnicate: true }, /^frobnicate: expected one of model, prompt/],
+        [{ prompt: [1], frobnicate: true }, /^frobnicate: expected one of model, adapter, prompt/],
+        [{ prompt: [1], adapter: "x" }, /^adapter: expected one of the server's adapters \(none loaded\), got "x"/],
         [{ prompt: Array.from({ length: 60 }, () => 1), max_tokens: 5 }, /prompt \+ maxNewTokens: expected at most maxContext = 64 tokens, got 60 \+ 5 = 65/],
         [{ prompt: [1], positional: { type: "rope", scaling: { type: "yarn", factor: -3 } } }, /factor/],
       ];
