@@ -106,7 +106,12 @@ const CMD = "eval";
 const LOG_FILE = "cells.jsonl";
 
 function bad(opt: string, expected: string, got: unknown): never {
-  throw new CtxwinError("ERR_ARG", `${CMD}: --${opt}: expected ${expected}, got ${got === undefined ? "nothing" : typeof got === "string" ? JSON.stringify(got) : show(got)}`);
+  badText(opt, expected, got === undefined ? "nothing" : typeof got === "string" ? JSON.stringify(got) : show(got));
+}
+
+/** As bad(), with `got` a description (not quoted). */
+function badText(opt: string, expected: string, got: string): never {
+  throw new CtxwinError("ERR_ARG", `${CMD}: --${opt}: expected ${expected}, got ${got}`);
 }
 
 function intOpt(opt: string, v: unknown, min: number, dflt: number): number {
@@ -155,11 +160,11 @@ function resolveLengths(items: readonly LengthItem[], L: number, model: string):
   const out = items.map((it) => {
     if ("tokens" in it) return it.tokens;
     const T = it.multiple * L;
-    if (!Number.isInteger(T) || T < 2) bad("lengths", `whole token counts ≥ 2 for model ${model} (L = ${L})`, `${it.text} = ${T}`);
+    if (!Number.isInteger(T) || T < 2) badText("lengths", `whole token counts ≥ 2 for model ${model} (L = ${L})`, `${it.text} = ${T}`);
     return T;
   });
   for (let i = 1; i < out.length; i++) {
-    if (out[i]! <= out[i - 1]!) bad("lengths", `increasing lengths for model ${model} (L = ${L})`, items.map((it, j) => `${it.text} = ${out[j]}`).join(", "));
+    if (out[i]! <= out[i - 1]!) badText("lengths", `increasing lengths for model ${model} (L = ${L})`, items.map((it, j) => `${it.text} = ${out[j]}`).join(", "));
   }
   return out;
 }
@@ -198,11 +203,11 @@ function checkModelDir(dir: string): void {
   try {
     st = statSync(dir);
   } catch {
-    bad("model", what, `${dir} (no such directory)`);
+    badText("model", what, `${dir} (no such directory)`);
   }
-  if (!st.isDirectory()) bad("model", what, `${dir} (a file)`);
-  for (const f of ["config.json", "tokenizer.json"]) if (!existsSync(join(dir, f))) bad("model", `${what}`, `${dir} (no ${f} in it)`);
-  if (weightFiles(dir).length === 0) bad("model", what, `${dir} (no *.safetensors in it)`);
+  if (!st.isDirectory()) badText("model", what, `${dir} (a file)`);
+  for (const f of ["config.json", "tokenizer.json"]) if (!existsSync(join(dir, f))) badText("model", what, `${dir} (no ${f} in it)`);
+  if (weightFiles(dir).length === 0) badText("model", what, `${dir} (no *.safetensors in it)`);
 }
 
 /** Hash of what a model's results depend on: config, tokenizer files, and each weight file's name, size and modification time. */
@@ -386,7 +391,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalRunResult> {
     const long = longDocuments(enc.heldOut, maxLen, bos);
     if (long.length === 0) {
       const most = Math.max(0, ...enc.heldOut.map((d) => d.ids.length));
-      bad("corpus", `at least one document of ${bos === undefined ? maxLen : maxLen - 1}+ tokens (the longest length, ${maxLen}) for model ${m.label}`, `none of ${enc.heldOut.length} (the longest has ${most} tokens); give longer text or shorter --lengths`);
+      badText("corpus", `at least one document of ${bos === undefined ? maxLen : maxLen - 1}+ tokens (the longest length, ${maxLen}) for model ${m.label}`, `none of ${enc.heldOut.length} (the longest has ${most} tokens); give longer text or shorter --lengths`);
     }
     if (long.length < documents) progress.log(`${CMD}: ${m.label}: ${long.length} of the documents are long enough for ${maxLen} tokens (--documents ${documents} asked for more); evaluating on those`);
     let built;
@@ -404,7 +409,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalRunResult> {
         passkey: metricList.includes("passkey") ? { trials: passkeyTrials, digits, seed: seed + 4 } : null,
       });
     } catch (e) {
-      if (e instanceof CtxwinError && /^passkey/.test(e.message)) bad("lengths", `lengths with room for a passkey prompt for model ${m.label} (or --metrics ppl)`, e.message);
+      if (e instanceof CtxwinError && /^passkey/.test(e.message)) badText("lengths", `lengths with room for a passkey prompt for model ${m.label} (or --metrics ppl)`, e.message);
       throw e;
     }
     sets.set(k, { set: built.set, sources: built.evalDocs.map((d) => d.source) });
