@@ -79,7 +79,7 @@ export function renderEvalSummary(r: EvalReport, opts: { color?: boolean } = {})
   out.push(...formatTable(header, rows, { color, align: header.map((_, k) => (k < 2 ? "left" : "right")) }));
   out.push("");
   for (const m of r.models) {
-    const ev = m.evaluation ? `; ${m.evaluation.documents.length} documents × ${m.evaluation.windows} windows × ${m.evaluation.targets} targets` : "";
+    const ev = m.evaluation ? `; ${m.evaluation.documents.length} documents, ${m.evaluation.windows} windows × ${m.evaluation.targets} targets` : "";
     out.push(c("2", `${m.label}: ${m.kind} model (${m.modelType}), L = ${m.trainLength}, lengths ${m.lengths.join(", ")}${ev}; ${m.dir}`));
   }
   out.push(c("2", `NLL = mean nats per target on the same targets at every length [95% document-bootstrap interval]; passkey = accuracy per distance bucket (previous length, length], ${r.config.passkey.trials} trials; n/a = method not for this model`));
@@ -109,7 +109,7 @@ function modelSection(r: EvalReport, mi: number): string {
   const na = rows.filter((x) => !applicable.includes(x));
   if (na.length) html += `<p class="muted small">n/a: ${na.map((x) => `${esc(label(x))} (${esc((x.ppl ?? x.passkey)?.[0]?.reason ?? "")})`).join("; ")}.</p>`;
   if (rows[0]?.ppl) {
-    const series = applicable.map((x) => ({ label: label(x), values: x.ppl!.map((c) => (c.status === "done" && c.nll ? c.nll.mean : null)) }));
+    const series = applicable.map((x) => ({ label: x.canonical, values: x.ppl!.map((c) => (c.status === "done" && c.nll ? c.nll.mean : null)) }));
     html += `<h3>Mean NLL by length</h3>`;
     html += figure(
       lineChart({ title: `${m.label}: mean NLL on the same targets`, x: m.lengths, xTicks, series, logX: true, logY: false, vlines, xLabel: "length (tokens)", yLabel: "mean NLL (nats)", format: (v) => formatNll(v) }),
@@ -152,12 +152,13 @@ function modelSection(r: EvalReport, mi: number): string {
         title: `${m.label}: passkey accuracy`,
         x: m.lengths,
         xTicks: m.lengths.map((T, j) => ({ value: T, label: buckets[j]!, sub: lengthLabel(T, L) })),
-        series: applicable.map((x) => ({ label: label(x), values: x.passkey!.map((c) => (c.status === "done" && c.accuracy ? c.accuracy.mean : null)) })),
+        series: applicable.map((x) => ({ label: x.canonical, values: x.passkey!.map((c) => (c.status === "done" && c.accuracy ? c.accuracy.mean : null)) })),
         logX: true,
         logY: false,
         vlines,
         xLabel: "key-to-question distance bucket (tokens)",
         yLabel: "accuracy",
+        yInclude: [0, 1],
         format: (v) => v.toFixed(2),
       }),
       `Greedy exact match of the key; prompts of the bucket's upper length; ${r.config.passkey.trials} trials per bucket.`,
