@@ -6,6 +6,7 @@
  *   ctxwin analyze heads head activation maps of a model on task JSONL (lib/analyze)
  *   ctxwin analyze positional  positional vectors of a model (lib/analyze)
  *   ctxwin serve         the model over HTTP with continuous batching (lib/serve)
+ *   ctxwin eval          checkpoints × methods × lengths: paired NLL and passkey, resumable (lib/eval)
  *   ctxwin report DIR    re-renders DIR/report.html (and the summary table) from DIR/report.json
  *   ctxwin --version
  * Arguments are parsed with node:util parseArgs; every command has --help (or `ctxwin help CMD`).
@@ -22,6 +23,7 @@ import { reportCommand as renderReportCommand } from "./report/index.js";
 import { parseCommand } from "./util/args.js";
 import { analyzeCommand, ANALYZE_HELP, ANALYZE_HEADS_HELP, ANALYZE_POSITIONAL_HELP } from "./analyze/command.js";
 import { serveCommand, SERVE_HELP } from "./serve/command.js";
+import { evalCommand, EVAL_HELP } from "./eval/command.js";
 
 const USAGE = `usage: ctxwin <command> [options]   (ctxwin <command> --help for its options)
 
@@ -37,6 +39,9 @@ commands:
               out-of-distribution past the trained length, under extension methods
   serve       serve a model over HTTP (OpenAI-style completions, SSE streaming, perplexity,
               Prometheus metrics) with continuous batching
+  eval --model DIR...
+              checkpoints × extension methods × lengths: paired NLL with intervals and passkey
+              by distance, resumable (a re-run computes only the missing cells)
   report DIR  re-render DIR/report.html and the summary table from DIR/report.json
   --version   print the version`;
 
@@ -62,10 +67,11 @@ options:
   "analyze heads": ANALYZE_HEADS_HELP,
   "analyze positional": ANALYZE_POSITIONAL_HELP,
   serve: SERVE_HELP,
+  eval: EVAL_HELP,
   report: `usage: ctxwin report DIR
 
 Re-renders DIR/report.html and prints the summary table from DIR/report.json (the output
-directory of a study or of an analysis, or the report.json itself).`,
+directory of a study, an analysis or an eval, or the report.json itself).`,
 };
 
 interface StudyArgs {
@@ -165,7 +171,7 @@ async function reportCommand(args: string[]): Promise<number> {
     console.log(HELP["report"]);
     return 0;
   }
-  if (positionals.length !== 1) throw new CtxwinError("ERR_ARG", `report: expected one argument (the output directory of a study or an analysis, or its report.json), got ${positionals.length}`);
+  if (positionals.length !== 1) throw new CtxwinError("ERR_ARG", `report: expected one argument (the output directory of a study, an analysis or an eval, or its report.json), got ${positionals.length}`);
   console.log(await renderReportCommand(positionals[0]!));
   return 0;
 }
@@ -261,6 +267,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "report") return reportCommand(argv.slice(1));
   if (cmd === "analyze") return analyzeCommand(argv.slice(1), version());
   if (cmd === "serve") return serveCommand(argv.slice(1));
+  if (cmd === "eval") return evalCommand(argv.slice(1), version());
   if (cmd === undefined || cmd === "--help" || cmd === "-h") {
     console.log(USAGE);
     return cmd === undefined ? 1 : 0;

@@ -213,6 +213,9 @@ export {
 } from "./analyze/index.js";
 export { renderHeadsReport } from "./report/heads.js";
 
+// `ctxwin eval`: checkpoints × methods × lengths with the study's paired evaluation, resumable.
+export { runEval, type EvalOptions, type EvalRunResult, type EvalReport } from "./eval/index.js";
+
 // The batching engine: one model, many concurrent generations (continuous batching).
 export { Engine, createEngine, type EngineOptions, type EngineGenerateOptions, type EngineStats, type LatencySummary } from "./engine/index.js";
 

@@ -263,7 +263,7 @@ export function parsePositionalArgs(args: string[]): PositionalArgs | null {
     lengths: null,
     samples: 128,
     attentionSamples: 8,
-    methods: methods.length ? methods.map(parseMethodSpec) : null,
+    methods: methods.length ? methods.map((m) => parseMethodSpec(m)) : null,
     trainLength: null,
     out: "ctxwin-analyze",
     device: "cpu",

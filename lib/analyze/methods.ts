@@ -52,10 +52,13 @@ function keysOf(id: string): string[] {
   return PV.test(id) ? ["layer", "alpha"] : (KEYS[id] ?? []);
 }
 
-/** Parses `id` or `id:key=value,...` (errors name --method). */
-export function parseMethodSpec(spec: string): MethodSpec {
+/**
+ * Parses `id` or `id:key=value,...` (numbers only); errors name `where`, the command and option
+ * (default "analyze positional: --method"; `ctxwin eval` passes its own).
+ */
+export function parseMethodSpec(spec: string, where = "analyze positional: --method"): MethodSpec {
   const bad = (what: string): never => {
-    throw new CtxwinError("ERR_ARG", `analyze positional: --method: expected ${what}, got ${JSON.stringify(spec)}`);
+    throw new CtxwinError("ERR_ARG", `${where}: expected ${what}, got ${JSON.stringify(spec)}`);
   };
   if (typeof spec !== "string" || !spec.trim()) bad("a method id (or id:key=value,...)");
   const [id, rest] = spec.split(/:(.*)/s, 2) as [string, string | undefined];

@@ -17,7 +17,7 @@
 import { CtxwinError } from "../errors.js";
 import { Rng, checkSeed } from "../util/rng.js";
 import type { CausalLM } from "../models/causal_lm.js";
-import { positionalLabel } from "../positional.js";
+import { positionalLabel, type Positional } from "../positional.js";
 import { silentProgress, type ProgressSink } from "../util/progress.js";
 import { collectRun, type RunResult } from "./collect.js";
 import { positionalSignal, type PositionalEstimate } from "./estimator.js";
@@ -62,10 +62,14 @@ export interface AnalyzePositionalOptions {
 
 /** The kind of model by its scheme: rope, alibi, window (no positional encoding + a sliding window), or nope. */
 export function modelKind(model: CausalLM): ModelKind {
-  const p = model.positional;
+  return schemeKind(model.positional, model.config.windows);
+}
+
+/** The kind of a positional scheme with per-layer windows (null or 0: none): rope, alibi, window (NoPE with a window) or nope. */
+export function schemeKind(p: Positional, windows: readonly (number | null)[]): ModelKind {
   if (p.type === "rope") return "rope";
   if (p.type === "alibi") return "alibi";
-  return model.config.windows.some((w) => w > 0) ? "window" : "nope";
+  return windows.some((w) => w !== null && w > 0) ? "window" : "nope";
 }
 
 const fail = (arg: string, expected: string, got: unknown): never => {

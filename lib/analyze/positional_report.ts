@@ -85,7 +85,7 @@ function checkModelDir(dir: string): void {
 }
 
 /** The kind from study_meta.json (a study model), else null. */
-function studyKind(dir: string): ModelKind | null {
+export function studyKind(dir: string): ModelKind | null {
   const file = join(dir, "study_meta.json");
   if (!existsSync(file)) return null;
   try {

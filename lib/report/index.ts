@@ -5,8 +5,9 @@
  *   renderReport(report, outDir)  → writes outDir/report.json and outDir/report.html (atomically)
  *   loadReport(dir)               → reads and validates dir/report.json (ERR_FORMAT naming file + field)
  *   reportCommand(dir)            → `ctxwin report DIR`: load, re-render report.html, return the summary
- *                                   (a study report, an `analyze heads` report: heads.ts, or an
- *                                   `analyze positional` report: positional.ts)
+ *                                   (a study report, an `analyze heads` report: heads.ts, an
+ *                                   `analyze positional` report: positional.ts, or a `ctxwin eval`
+ *                                   report: eval.ts)
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -20,12 +21,15 @@ import { renderHeadsReport } from "./heads.js";
 import { HEADS_REPORT_KIND, type HeadsReport } from "../analyze/heads_schema.js";
 import { renderPositionalHtml, renderPositionalSummary } from "./positional.js";
 import type { PositionalReport } from "../analyze/positional_schema.js";
+import { renderEvalHtml, renderEvalSummary } from "./eval.js";
+import { EVAL_REPORT_KIND, type EvalReport } from "../eval/schema.js";
 
 export { computeFindings, computeGates, badge, formatInterval, CRITERIA, Evidence, type Finding, type Gate, type GateId, type SeedId, type Verdict } from "./findings.js";
 export { renderHtml, type HtmlOptions } from "./html.js";
 export { renderTerminalSummary, defaultColor, visibleWidth, formatTable, paint, type TerminalOptions, type TableRow, type TableOptions } from "./terminal.js";
 export { renderHeadsReport, renderHeadsHtml, renderHeadsSummary } from "./heads.js";
 export { renderPositionalHtml, renderPositionalSummary } from "./positional.js";
+export { renderEvalHtml, renderEvalSummary, renderEvalReport, formatNllInterval } from "./eval.js";
 export { htmlPage, htmlTable, figure, section, kv, cls, CSS, type HtmlTableOptions } from "./page.js";
 export { lineChart, heatmap, lossCurve, scatterChart, logTicks, linearTicks, viridis, seriesStyle, PALETTE, type LineChartOptions, type HeatmapOptions, type LossCurveOptions } from "./svg.js";
 export { formatNll, formatPpl, formatSeconds, lengthLabel, escapeXml } from "./format.js";
@@ -77,6 +81,12 @@ export async function reportCommand(dir: string, opts: TerminalOptions = {}): Pr
     await writeFileAtomic(join(dirname(file), "report.html"), renderPositionalHtml(r));
     return renderPositionalSummary(r, { color: opts.color });
   }
+  if (isEvalReport(value)) {
+    // a `ctxwin eval` report: eval.ts renders its page and table
+    const r = validateEvalReport(value, file);
+    await writeFileAtomic(join(dirname(file), "report.html"), renderEvalHtml(r));
+    return renderEvalSummary(r, { color: opts.color });
+  }
   const report = validateReport(value, file);
   const gates = computeGates(report);
   const findings = computeFindings(report, gates);
@@ -103,6 +113,95 @@ export function validateHeadsReport(value: unknown, file = "report.json"): Heads
   });
   c.object(r.config, "config");
   return value as HeadsReport;
+}
+
+function isEvalReport(v: unknown): boolean {
+  return v !== null && typeof v === "object" && (v as { kind?: unknown }).kind === EVAL_REPORT_KIND;
+}
+
+/** The fields the eval page and table read, with the lengths they rely on (ERR_FORMAT naming the file and the field). */
+export function validateEvalReport(value: unknown, file = "report.json"): EvalReport {
+  const c = new Check(file);
+  const r = c.object(value, "(top level)");
+  if (r.schema !== 1) c.fail("schema", `1 (a ${EVAL_REPORT_KIND} report)`, r.schema);
+  for (const k of ["ctxwin", "createdAt"]) c.string(r[k], k);
+  c.oneOf(r.device, "device", ["cpu", "cuda"] as const);
+  c.int(r.seed, "seed");
+  if (r.interrupted !== null) c.string(r.interrupted, "interrupted");
+  const cfg = c.object(r.config, "config");
+  const methods = c.array(cfg.methods, "config.methods");
+  methods.forEach((m, i) => c.string(m, `config.methods[${i}]`));
+  const lengths = c.array(cfg.lengths, "config.lengths");
+  if (!lengths.length) c.fail("config.lengths", "a non-empty array", lengths);
+  lengths.forEach((m, i) => c.string(m, `config.lengths[${i}]`));
+  const metrics = c.array(cfg.metrics, "config.metrics");
+  metrics.forEach((m, i) => c.oneOf(m, `config.metrics[${i}]`, ["ppl", "passkey"] as const));
+  c.int(c.object(cfg.passkey, "config.passkey").trials, "config.passkey.trials");
+  c.string(cfg.log, "config.log");
+  c.int(cfg.tokensPerBatch, "config.tokensPerBatch");
+  const corpus = c.object(r.corpus, "corpus");
+  c.string(corpus.source, "corpus.source");
+  c.int(corpus.documents, "corpus.documents");
+  const rules = c.object(r.rules, "rules");
+  for (const [k, v] of Object.entries(rules)) c.string(v, `rules.${k}`);
+  const models = c.array(r.models, "models");
+  models.forEach((x, i) => {
+    const f = `models[${i}]`;
+    const m = c.object(x, f);
+    for (const k of ["dir", "label", "hash", "kind", "modelType"]) c.string(m[k], `${f}.${k}`);
+    c.int(m.trainLength, `${f}.trainLength`, 1);
+    const ls = c.array(m.lengths, `${f}.lengths`);
+    if (ls.length !== lengths.length) c.fail(`${f}.lengths`, `one length per config.lengths item (${lengths.length})`, ls);
+    ls.forEach((T, j) => c.int(T, `${f}.lengths[${j}]`, 1));
+    if (m.evaluation !== null) {
+      const ev = c.object(m.evaluation, `${f}.evaluation`);
+      c.array(ev.documents, `${f}.evaluation.documents`);
+      c.int(ev.windows, `${f}.evaluation.windows`);
+      c.int(ev.targets, `${f}.evaluation.targets`);
+    }
+  });
+  const interval = (x: unknown, f: string) => {
+    if (x === null || x === undefined) return;
+    const o = c.object(x, f);
+    for (const k of ["mean", "lo", "hi"]) c.measured(o[k], `${f}.${k}`);
+  };
+  c.array(r.rows, "rows").forEach((x, i) => {
+    const f = `rows[${i}]`;
+    const row = c.object(x, f);
+    const mi = c.int(row.model, `${f}.model`);
+    if (mi >= models.length) c.fail(`${f}.model`, `an index into models (${models.length})`, mi);
+    for (const k of ["method", "canonical", "label", "description"]) c.string(row[k], `${f}.${k}`);
+    if (row.reference !== null) c.string(row.reference, `${f}.reference`);
+    for (const metric of ["ppl", "passkey"] as const) {
+      if (row[metric] === null) continue;
+      const cells = c.array(row[metric], `${f}.${metric}`);
+      if (cells.length !== lengths.length) c.fail(`${f}.${metric}`, `one cell per length (${lengths.length})`, cells);
+      cells.forEach((y, j) => {
+        const g = `${f}.${metric}[${j}]`;
+        const cell = c.object(y, g);
+        const status = c.oneOf(cell.status, `${g}.status`, ["done", "n/a", "missing"] as const);
+        if (metric === "passkey") {
+          c.int(cell.lo, `${g}.lo`);
+          c.int(cell.hi, `${g}.hi`, 1);
+        }
+        if (status !== "done") return;
+        if (metric === "ppl") {
+          interval(cell.nll, `${g}.nll`);
+          interval(cell.vsReference, `${g}.vsReference`);
+          interval(cell.vsShortest, `${g}.vsShortest`);
+        } else {
+          const trials = c.int(cell.trials, `${g}.trials`, 1);
+          const correct = c.int(cell.correct, `${g}.correct`);
+          if (correct > trials) c.fail(`${g}.correct`, `at most trials (${trials})`, correct);
+          interval(cell.accuracy, `${g}.accuracy`);
+        }
+      });
+    }
+  });
+  const counts = c.object(r.counts, "counts");
+  for (const k of ["cells", "computed", "reused", "na", "missing"]) c.int(counts[k], `counts.${k}`);
+  c.object(r.timings, "timings");
+  return value as EvalReport;
 }
 
 function reportFile(dir: string): string {

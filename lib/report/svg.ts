@@ -190,6 +190,8 @@ export interface LineChartOptions {
   format?: (v: number) => string;
   /** Log y: the smallest ratio top/bottom of the axis (default 1.2). */
   minYRatio?: number;
+  /** Values the y axis covers beside the data (e.g. [0, 1] for accuracies). */
+  yInclude?: number[];
 }
 
 /** A line chart (one line per series, markers at the points, log-scale y by default). */
@@ -210,7 +212,7 @@ export function lineChart(o: LineChartOptions): string {
 
   // y domain from the plottable values
   const ok = (v: Maybe): v is number => isFiniteNumber(v) && (!logY || v > 0);
-  const ys = o.series.flatMap((s) => s.values.filter(ok));
+  const ys = [...o.series.flatMap((s) => s.values.filter(ok)), ...(o.yInclude ?? []).filter(ok)];
   let y0 = ys.length ? Math.min(...ys) : logY ? 1 : 0;
   let y1 = ys.length ? Math.max(...ys) : logY ? 10 : 1;
   if (y0 === y1) {

@@ -2,11 +2,17 @@
  * Evaluates one study method on one model: its sweeps on the tuning windows, the paired NLL at
  * every length on the evaluation windows (per-document sums for the bootstrap, the per-position
  * curve at the longest length it is defined at), and passkey retrieval per distance bucket.
+ *
+ * The pieces `ctxwin eval` (lib/eval) shares with the study, so that both measure the same way:
+ * `buildEvalSet` (held-out documents → evaluation documents, paired windows, passkey prompts) and
+ * `nllCell` (one (method, length) cell of the paired evaluation); passkey cells are
+ * `scorePasskeyBucket` (passkey.ts).
  */
-import type { CausalLM } from "../models/causal_lm.js";
+import type { CausalLM, ForwardOptions } from "../models/causal_lm.js";
+import type { Tokenizer } from "../models/tokenizer/types.js";
 import type { MethodDef } from "./methods.js";
-import { bucketCurve, docSums, meanNll, scoreWindows, type EvalWindow } from "./paired_eval.js";
-import { scorePasskeyBucket, type PasskeyBucket } from "./passkey.js";
+import { bucketCurve, docSums, meanNll, scoreWindows, selectWindows, type EvalWindow } from "./paired_eval.js";
+import { passkeyBuckets, scorePasskeyBucket, type PasskeyBucket } from "./passkey.js";
 import type { StudyMethod, StudySweep } from "./report_schema.js";
 import { checkAbort } from "./trainer.js";
 
@@ -14,7 +20,8 @@ import { checkAbort } from "./trainer.js";
 export interface EvalSet {
   L: number;
   lengths: number[];
-  bos: number;
+  /** Every sequence starts with this id (undefined: a tokenizer without BOS; windows are then all text). */
+  bos: number | undefined;
   /** Targets per window. */
   targets: number;
   docs: Int32Array[];
@@ -23,6 +30,115 @@ export interface EvalSet {
   tuneWindows: EvalWindow[];
   buckets: PasskeyBucket[];
   positionBuckets: number;
+}
+
+/** A held-out document as token ids. */
+export interface HeldOutDocument {
+  source: string;
+  ids: Int32Array;
+}
+
+/** The held-out documents long enough for a window of `maxLen` tokens (BOS included when given). */
+export function longDocuments<D extends HeldOutDocument>(heldOut: readonly D[], maxLen: number, bos: number | undefined): D[] {
+  const content = bos === undefined ? maxLen : maxLen - 1;
+  return heldOut.filter((d) => d.ids.length >= content);
+}
+
+export interface EvalSetOptions {
+  L: number;
+  /** Evaluation lengths, increasing (the last is the longest window). */
+  lengths: number[];
+  bos: number | undefined;
+  /** Targets per window (the last ones before its end; fewer than the shortest length). */
+  targets: number;
+  /** Evaluation documents (the first long-enough held-out ones) and windows in each. */
+  documents: number;
+  windowsPerDocument: number;
+  /** Tuning documents (the next long-enough ones; 0: none) and windows in each. */
+  tuneDocuments: number;
+  tuneWindowsPerDocument: number;
+  positionBuckets: number;
+  /** Passkey prompts per bucket (lo, hi] of consecutive lengths; null: no passkey prompts. */
+  passkey: { trials: number; digits: number; seed: number } | null;
+}
+
+function concatIds(docs: readonly Int32Array[]): Int32Array {
+  const out = new Int32Array(docs.reduce((a, d) => a + d.length, 0));
+  let o = 0;
+  for (const d of docs) {
+    out.set(d, o);
+    o += d.length;
+  }
+  return out;
+}
+
+/**
+ * The paired evaluation's text and the passkey prompts, from held-out documents (the caller checks
+ * that there are enough long ones, with its own message): the evaluation documents are the first
+ * `documents` held-out documents long enough for the longest length, the tuning documents the next
+ * `tuneDocuments`; windows by selectWindows (the same targets at every length); passkey filler is
+ * the held-out text outside the evaluation documents (all of it when that is shorter than the
+ * longest prompt), prompts drawn by passkeyBuckets with `passkey.seed`.
+ */
+export function buildEvalSet<D extends HeldOutDocument>(heldOut: readonly D[], tok: Tokenizer, o: EvalSetOptions): { set: EvalSet; evalDocs: D[]; tuneDocs: D[] } {
+  const maxLen = o.lengths[o.lengths.length - 1]!;
+  const content = o.bos === undefined ? maxLen : maxLen - 1;
+  const long = longDocuments(heldOut, maxLen, o.bos);
+  const evalDocs = long.slice(0, o.documents);
+  const tuneDocs = long.slice(o.documents, o.documents + o.tuneDocuments);
+  const windows = (docs: readonly D[], perDoc: number) =>
+    selectWindows(
+      docs.map((d) => d.ids.length),
+      { maxLen: content, targets: o.targets, perDoc },
+    );
+  const set: EvalSet = {
+    L: o.L,
+    lengths: [...o.lengths],
+    bos: o.bos,
+    targets: o.targets,
+    docs: evalDocs.map((d) => d.ids),
+    windows: windows(evalDocs, o.windowsPerDocument),
+    tuneDocs: tuneDocs.map((d) => d.ids),
+    tuneWindows: tuneDocs.length ? windows(tuneDocs, o.tuneWindowsPerDocument) : [],
+    buckets: [],
+    positionBuckets: o.positionBuckets,
+  };
+  if (o.passkey) {
+    let filler = concatIds(heldOut.filter((d) => !evalDocs.includes(d)).map((d) => d.ids));
+    if (filler.length < maxLen) filler = concatIds(heldOut.map((d) => d.ids));
+    set.buckets = passkeyBuckets(tok, o.lengths, { ...o.passkey, filler, bos: o.bos });
+  }
+  return { set, evalDocs, tuneDocs };
+}
+
+/** One cell of the paired evaluation: a method's forward options at one length. */
+export interface NllCell {
+  /** Mean NLL per target (nats); null when not finite. */
+  nll: number | null;
+  /** Per-document NLL sums (evaluation documents in order; a non-finite sum is Number.MAX_VALUE). */
+  docNll: number[];
+  /** Targets per document. */
+  docTargets: number[];
+  /** Mean NLL by position in `positionBuckets` buckets (with allPositions), else null. */
+  positions: { length: number; buckets: { start: number; end: number; nll: number }[] } | null;
+}
+
+/** Scores the evaluation windows at length T with `forward` (see paired_eval.ts). */
+export async function nllCell(model: CausalLM, e: EvalSet, T: number, forward: ForwardOptions, opts: { allPositions?: boolean; tick?: (n: number) => void; tokensPerBatch?: number } = {}): Promise<NllCell> {
+  const cell = await scoreWindows(model, e.docs, e.windows, T, e.targets, forward, {
+    bos: e.bos,
+    allPositions: opts.allPositions,
+    onBatch: opts.tick,
+    ...(opts.tokensPerBatch !== undefined ? { tokensPerBatch: opts.tokensPerBatch } : {}),
+  });
+  const m = meanNll(cell);
+  const ds = docSums(cell, e.windows, e.targets, e.docs.length);
+  return {
+    nll: Number.isFinite(m) ? m : null,
+    docNll: ds.sums.map((x) => (Number.isFinite(x) ? x : Number.MAX_VALUE)),
+    docTargets: [...ds.counts],
+    positions: cell.positions ? { length: T, buckets: bucketCurve(cell.positions, e.positionBuckets) } : null,
+  };
 }
 
 /** Work units of a method (tokens read), for progress. */
@@ -99,13 +215,11 @@ export async function evaluateMethod(
       continue;
     }
     checkAbort(opts.signal, `the evaluation of ${def.id}`);
-    const cell = await scoreWindows(model, e.docs, e.windows, T, e.targets, def.at(T).forward, { bos: e.bos, allPositions: T === longest, onBatch: opts.tick });
-    const m = meanNll(cell);
-    nll.push(Number.isFinite(m) ? m : null);
-    const ds = docSums(cell, e.windows, e.targets, e.docs.length);
-    docNll.push(ds.sums.map((x) => (Number.isFinite(x) ? x : Number.MAX_VALUE)));
-    docTargets = [...ds.counts];
-    if (cell.positions) positions = { length: T, buckets: bucketCurve(cell.positions, e.positionBuckets) };
+    const cell = await nllCell(model, e, T, def.at(T).forward, { allPositions: T === longest, tick: opts.tick });
+    nll.push(cell.nll);
+    docNll.push(cell.docNll);
+    docTargets = cell.docTargets;
+    if (cell.positions) positions = cell.positions;
   }
   const passkey: StudyMethod["passkey"] = [];
   for (const b of e.buckets) {

@@ -2,7 +2,7 @@
 export type { StudyReport, StudyModel, StudyMethod, StudySweep, PasskeyCell } from "./report_schema.js";
 export { PRESETS, PRESET_NAMES, getPreset, validatePreset, type PresetName, type StudyPreset } from "./presets.js";
 export { loadBrown, loadFiles, readTextFile, splitDocuments, splitCorpus, brownText, type Corpus, type Document } from "./corpus.js";
-export { runStudy, encodeDocuments, CACHE_VERSION, EOS, BOS, type StudyOptions, type StudyResult } from "./study.js";
+export { runStudy, studySplit, encodeDocuments, CACHE_VERSION, EOS, BOS, type StudyOptions, type StudyResult } from "./study.js";
 export {
   studyMethods,
   dynamicFactor,
@@ -29,7 +29,7 @@ export { buildPasskey, passkeyTemplate, passkeyBuckets, distanceRange, randomKey
 export { selectWindows, scoreWindows, docSums, meanNll, bucketCurve, type EvalWindow, type CellNll } from "./paired_eval.js";
 export { bootstrapIndices, bootstrapMean, bootstrapRatio, wilson, BOOTSTRAP_RESAMPLES, type DocSums, type Interval } from "./stats.js";
 export { buildTrainingRows, type MixOptions, type MixedRows } from "./training_data.js";
-export { evaluateMethod, runSweep, type EvalSet } from "./evaluate.js";
+export { evaluateMethod, runSweep, buildEvalSet, longDocuments, nllCell, type EvalSet, type EvalSetOptions, type HeldOutDocument, type NllCell } from "./evaluate.js";
 export { deviations } from "./deviations.js";
 export { trainLM, StudyAborted, type TrainConfig, type TrainResult } from "./trainer.js";
 export { createStageProgress, silentProgress, type ProgressSink } from "../util/progress.js";

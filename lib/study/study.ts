@@ -33,14 +33,13 @@ import { byteTokenizer, saveTokenizer, trainBpe, type Tokenizer } from "../model
 import { positionalLabel, type Positional } from "../positional.js";
 import type { StudyMethod, StudyModel, StudyReport } from "./report_schema.js";
 import { getPreset, validatePreset, type PresetName, type StudyPreset } from "./presets.js";
-import { loadBrown, loadFiles, splitCorpus, type Corpus, type Document } from "./corpus.js";
+import { loadBrown, loadFiles, splitCorpus, type Corpus, type Document, type Split } from "./corpus.js";
 import { StudyAborted, checkAbort, trainLM, type TrainResult } from "./trainer.js";
 import { BASE_MODELS, FINE_TUNES, fineTunePositional, pvLayerStage, studyMethods, type BaseModelName, type FineTuneName, type ModelName } from "./methods.js";
 import { computePositionalVectors, type PositionalVectors } from "./positional_vectors.js";
-import { PASSKEY_TEXT, passkeyBuckets } from "./passkey.js";
-import { selectWindows } from "./paired_eval.js";
+import { PASSKEY_TEXT } from "./passkey.js";
 import { buildTrainingRows, type MixedRows } from "./training_data.js";
-import { evaluateMethod, methodWork, runSweep, type EvalSet } from "./evaluate.js";
+import { buildEvalSet, evaluateMethod, longDocuments, methodWork, runSweep } from "./evaluate.js";
 import { deviations } from "./deviations.js";
 import { createStageProgress, type ProgressSink } from "../util/progress.js";
 
@@ -105,16 +104,6 @@ export function encodeDocuments(tok: Tokenizer, docs: readonly Document[]): Int3
   return out;
 }
 
-function concat(docs: readonly Int32Array[]): Int32Array {
-  const out = new Int32Array(docs.reduce((a, d) => a + d.length, 0));
-  let o = 0;
-  for (const d of docs) {
-    out.set(d, o);
-    o += d.length;
-  }
-  return out;
-}
-
 interface ModelMeta {
   cacheVersion: number;
   hash: string;
@@ -126,6 +115,19 @@ interface ModelMeta {
   wallSeconds: number;
   mixture: { lm: number; passkey: number };
   config: unknown;
+}
+
+/**
+ * The study's split of a corpus into training and held-out documents for a preset and seed
+ * (corpus.ts splitCorpus, asking for enough held-out documents and text for the preset's
+ * evaluation and tuning windows at its longest length). `ctxwin eval` evaluates on the held-out
+ * side of the same split by default.
+ */
+export function studySplit(corpus: Corpus, preset: StudyPreset, seed: number): Split {
+  const maxLen = preset.trainLength * preset.lengthRatios[preset.lengthRatios.length - 1]!;
+  const needHeldOut = preset.eval.documents + preset.eval.tuneDocuments;
+  const charsPerToken = preset.tokenizer.type === "byte" ? 1 : 3;
+  return splitCorpus(corpus, { seed, validationFraction: preset.validationFraction, minValidationChars: needHeldOut * maxLen * charsPerToken * 1.3, minValidationDocs: needHeldOut });
 }
 
 /** Runs the study; see the file header. */
@@ -228,9 +230,7 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
     const needHeldOut = preset.eval.documents + preset.eval.tuneDocuments;
     const { corpus, split } = await timed("corpus", async () => {
       const corpus: Corpus = opts.corpus?.length ? loadFiles(opts.corpus) : loadBrown(preset.maxDocuments);
-      const charsPerToken = preset.tokenizer.type === "byte" ? 1 : 3;
-      const split = splitCorpus(corpus, { seed, validationFraction: preset.validationFraction, minValidationChars: needHeldOut * maxLen * charsPerToken * 1.3, minValidationDocs: needHeldOut });
-      return { corpus, split };
+      return { corpus, split: studySplit(corpus, preset, seed) };
     });
     progress.done(`${corpus.documents.length} documents: ${split.train.length} train, ${split.validation.length} held out`);
     checkAbort(signal, "corpus");
@@ -255,35 +255,25 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
     progress.done(`vocab ${tok.vocabSize}, ${trainStream.length} train / ${corpusInfo.tokens.validation} held-out tokens`);
 
     // ---------------------------------------------------------------- held-out: evaluation, tuning, passkey filler
-    const long = heldOut.filter((d) => d.ids.length >= maxLen - 1);
+    const long = longDocuments(heldOut, maxLen, bos);
     if (long.length < needHeldOut) {
       throw new CtxwinError(
         "ERR_ARG",
         `study: corpus ${corpus.source}: expected at least ${needHeldOut} held-out documents of ${maxLen - 1}+ tokens for preset ${preset.name} (${preset.eval.documents} evaluation + ${preset.eval.tuneDocuments} tuning), got ${long.length} of ${heldOut.length}; give more text (or longer documents)`,
       );
     }
-    const evalDocs = long.slice(0, preset.eval.documents);
-    const tuneDocs = long.slice(preset.eval.documents, needHeldOut);
-    const evalSet: EvalSet = {
+    const { set: evalSet, evalDocs, tuneDocs } = buildEvalSet(heldOut, tok, {
       L,
       lengths,
       bos,
       targets,
-      docs: evalDocs.map((d) => d.ids),
-      windows: selectWindows(
-        evalDocs.map((d) => d.ids.length),
-        { maxLen: maxLen - 1, targets, perDoc: preset.eval.windowsPerDocument },
-      ),
-      tuneDocs: tuneDocs.map((d) => d.ids),
-      tuneWindows: selectWindows(
-        tuneDocs.map((d) => d.ids.length),
-        { maxLen: maxLen - 1, targets, perDoc: preset.eval.tuneWindowsPerDocument },
-      ),
-      buckets: [],
+      documents: preset.eval.documents,
+      windowsPerDocument: preset.eval.windowsPerDocument,
+      tuneDocuments: preset.eval.tuneDocuments,
+      tuneWindowsPerDocument: preset.eval.tuneWindowsPerDocument,
       positionBuckets: preset.eval.positionBuckets,
-    };
-    const filler = concat(heldOut.filter((d) => !evalDocs.includes(d)).map((d) => d.ids));
-    evalSet.buckets = passkeyBuckets(tok, lengths, { trials: preset.eval.passkeyTrials, digits: preset.data.digits, seed: seed + 4, filler, bos });
+      passkey: { trials: preset.eval.passkeyTrials, digits: preset.data.digits, seed: seed + 4 },
+    });
     evaluation = { documents: evalDocs.map((d) => d.source), windows: evalSet.windows.length, targets, tuneDocuments: tuneDocs.length, tuneWindows: evalSet.tuneWindows.length };
 
     // ---------------------------------------------------------------- training data

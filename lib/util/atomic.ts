@@ -9,6 +9,7 @@
  *   await writeJsonAtomic(file, value);             // pretty JSON + "\n"
  *   await writeAtomic(file, (fh) => ...);           // streamed into a FileHandle
  *   await writeAllAtomic([{ target, write }, ...]); // several files, all or none staged
+ *   await appendDurable(file, line + "\n");        // an append-only log: one write, then fsync
  *
  * `writeFileAtomic` / `writeJsonAtomic` take an optional `AtomicIo` (the three file-system calls
  * they make) so that tests can simulate a disk filling up or a failing rename.
@@ -161,4 +162,25 @@ export async function writeAllAtomic(files: { target: string; write: (fh: FileHa
   }
   const dirs = new Set(staged.map((s) => path.dirname(s.target)));
   for (const d of dirs) await syncDir(d);
+}
+
+/**
+ * Appends `text` to `file` (created if missing) in one write at the end (O_APPEND), then fsyncs
+ * it. For append-only logs of self-contained lines: a crash can leave at most the last line
+ * incomplete (no newline at its end), which the reader drops; lines before it are never touched.
+ */
+export async function appendDurable(file: string, text: string): Promise<void> {
+  const bytes = Buffer.from(text, "utf8");
+  const fh = await open(file, "a", 0o666);
+  try {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, null);
+      if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten}`);
+      done += bytesWritten;
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
