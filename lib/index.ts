@@ -221,3 +221,15 @@ export { Engine, createEngine, type EngineOptions, type EngineGenerateOptions, t
 
 // Task metrics (classification and BIO tagging).
 export { accuracy, macroF1, spanF1, spans, type ClassScores, type Span } from "./tasks/metrics.js";
+export {
+  brownGenreTask,
+  brownNamesTask,
+  readSuperGlue,
+  readConll,
+  readPlainJsonl,
+  fewShot,
+  properNounTags,
+  type ClassificationExample,
+  type TaggingExample,
+  type SuperGlueTask,
+} from "./tasks/data.js";
