@@ -6,7 +6,7 @@
  * is asked for, and probed; every failure becomes one error: "CUDA backend unavailable: <reason>".
  */
 import { createRequire } from "node:module";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CtxwinError, fromNative } from "./errors.js";
@@ -95,6 +95,15 @@ export interface NativeAddon {
 const require = createRequire(import.meta.url);
 /** The package root (dist/.. or lib/..). */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** ctxwin's version (package.json), or "unknown" if it cannot be read. */
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
 
 let cpuAddon: NativeAddon | null = null;
 let cudaAddon: NativeAddon | null = null;

@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
 import { backendInfo, CtxwinError, ops, Tensor } from "./index.js";
-import { packageRoot } from "./backend.js";
+import { packageRoot, packageVersion } from "./backend.js";
 import { PRESET_NAMES, type PresetName } from "./study/presets.js";
 import { runStudy } from "./study/study.js";
 import { renderStudyReport } from "./study/render.js";
@@ -176,14 +176,11 @@ async function reportCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-function version(): string {
-  return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
-}
 
 export function doctorReport(): string {
   const lines: string[] = [];
   const row = (k: string, v: string) => lines.push(`  ${k.padEnd(14)} ${v}`);
-  lines.push(`ctxwin ${version()}  (node ${process.version}, ${process.platform}-${process.arch})`);
+  lines.push(`ctxwin ${packageVersion()}  (node ${process.version}, ${process.platform}-${process.arch})`);
   let info;
   try {
     info = backendInfo();
@@ -250,7 +247,7 @@ function cudaSmokeTest(): string | null {
 async function main(argv: string[]): Promise<number> {
   const [cmd] = argv;
   if (cmd === "--version" || cmd === "-v") {
-    console.log(version());
+    console.log(packageVersion());
     return 0;
   }
   if (cmd === "doctor") {
@@ -265,9 +262,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === "study") return studyCommand(argv.slice(1));
   if (cmd === "report") return reportCommand(argv.slice(1));
-  if (cmd === "analyze") return analyzeCommand(argv.slice(1), version());
+  if (cmd === "analyze") return analyzeCommand(argv.slice(1), packageVersion());
   if (cmd === "serve") return serveCommand(argv.slice(1));
-  if (cmd === "eval") return evalCommand(argv.slice(1), version());
+  if (cmd === "eval") return evalCommand(argv.slice(1), packageVersion());
   if (cmd === undefined || cmd === "--help" || cmd === "-h") {
     console.log(USAGE);
     return cmd === undefined ? 1 : 0;

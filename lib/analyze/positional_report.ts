@@ -12,7 +12,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { CtxwinError } from "../errors.js";
-import { packageRoot } from "../backend.js";
+import { packageRoot, packageVersion } from "../backend.js";
 import { writeAllAtomic, writeFully } from "../util/atomic.js";
 import type { Device } from "../tensor.js";
 import { loadModel } from "../models/load.js";
@@ -57,13 +57,6 @@ export interface AnalyzePositionalResult {
   summary: string;
 }
 
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
-  }
-}
 
 /** Re-labels an error of a reused loader (the study's corpus, loadModel) for this command. */
 function relabel(e: unknown, prefix: string): never {
@@ -168,7 +161,7 @@ export async function runAnalyzePositional(o: AnalyzePositionalCommand): Promise
         signal: o.signal,
         modelDir: dir,
         corpus: { source: corpus.source, documents: corpus.documents.length },
-        version: o.version ?? version(),
+        version: o.version ?? packageVersion(),
       });
     } catch (e) {
       relabel(e, "");

@@ -27,7 +27,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { CtxwinError, show } from "../errors.js";
-import { packageRoot } from "../backend.js";
+import { packageRoot, packageVersion } from "../backend.js";
 import type { Device } from "../tensor.js";
 import { readConfig } from "../models/io/config.js";
 import { loadModel } from "../models/load.js";
@@ -120,13 +120,6 @@ function intOpt(opt: string, v: unknown, min: number, dflt: number): number {
   return v;
 }
 
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
-  }
-}
 
 function sha(...parts: (string | Uint8Array)[]): string {
   const h = createHash("sha256");
@@ -498,7 +491,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalRunResult> {
     interrupted,
     device,
     seed,
-    version: opts.version ?? version(),
+    version: opts.version ?? packageVersion(),
     config: {
       methods: givenMethods,
       lengths: lengthItems.map((l) => l.text),

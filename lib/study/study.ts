@@ -26,7 +26,7 @@ import { join, resolve } from "node:path";
 import { CtxwinError } from "../errors.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 import { backendInfo } from "../index.js";
-import { packageRoot } from "../backend.js";
+import { packageRoot, packageVersion } from "../backend.js";
 import type { Device } from "../tensor.js";
 import { createModel, loadModel, saveModel, type ArchConfigInput, type CausalLM } from "../models/index.js";
 import { byteTokenizer, saveTokenizer, trainBpe, type Tokenizer } from "../models/tokenizer/index.js";
@@ -76,13 +76,6 @@ export interface StudyResult {
   interrupted: boolean;
 }
 
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
-  }
-}
 
 function sha(...parts: (string | Uint8Array)[]): string {
   const h = createHash("sha256");
@@ -191,7 +184,7 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
     studyMethods({ L, W, s, temperatures: [], pvRatios: preset.pv.ratios, pvAlphas: [], pvLayers: [], pvKeep: preset.pv.keep, pv: () => null as never }).map((m) => m.id);
   const buildReport = (interrupted: string | null): StudyReport => ({
     schema: 2,
-    ctxwin: version(),
+    ctxwin: packageVersion(),
     createdAt: new Date().toISOString(),
     preset: preset.name,
     seed,
