@@ -22,6 +22,9 @@ import { LlamaLike } from "./llama/model.js";
 import { Bloom } from "./bloom/model.js";
 import { bloomSourceOf, bloomHfName, bloomCanonical } from "./bloom/names.js";
 import { readConfig } from "./io/config.js";
+import { isEncoderConfig } from "./encoder/config.js";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { openCheckpoint, type Checkpoint, type TensorData } from "./io/safetensors.js";
 import { readAdapter, type LoraAdapter, type PeftAdapter } from "./io/peft.js";
 
@@ -88,6 +91,7 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   if (opts.adapter !== undefined && (typeof opts.adapter !== "string" || opts.adapter.length === 0)) {
     throw new CtxwinError("ERR_ARG", `${fn}: opts.adapter: expected a PEFT adapter directory path, got ${JSON.stringify(opts.adapter)}`);
   }
+  await rejectEncoder(dir, fn);
   const arch = archFromConfig(await readConfig(dir, fn));
   const positional = mergePositional(arch.positional, opts.positional);
   resolvePositional(`${fn}: opts`, positional, arch.numHeads, arch.headDim); // clear errors now, not at the first forward
@@ -123,6 +127,20 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
     model.setPrefix(per);
   }
   return model;
+}
+
+/** An encoder checkpoint given to loadModel: say which function loads it (loadModel returns a CausalLM). */
+async function rejectEncoder(dir: string, fn: string): Promise<void> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path.join(dir, "config.json"), "utf8"));
+  } catch {
+    return; // readConfig reports it
+  }
+  if (isEncoderConfig(json)) {
+    const mt = (json as { model_type: string }).model_type;
+    throw new CtxwinError("ERR_ARG", `${fn}: ${path.join(dir, "config.json")}: model_type: expected a decoder (llama, mistral, qwen2, bloom), got ${JSON.stringify(mt)}: load encoders with loadEncoder(dir)`);
+  }
 }
 
 function checkPrefixAdapter(c: Extract<PeftAdapter, { type: "prefix" }>["config"], arch: ArchConfig, dir: string): void {

@@ -14,6 +14,8 @@ import { writeCheckpoint, type FloatDtype, type TensorInput } from "./io/safeten
 import { writeLoraAdapter, writePrefixAdapter } from "./io/peft.js";
 import { getLoraInfo } from "../peft/lora.js";
 import { promptEmbeddings } from "../peft/prefix.js";
+import { Encoder } from "./encoder/model.js";
+import { saveEncoder } from "./encoder/load.js";
 
 export interface SaveModelOptions {
   /** Stored dtype; default: the model's dtype. */
@@ -45,10 +47,12 @@ export function fuseQkv(q: Float32Array, k: Float32Array, v: Float32Array, H: nu
 
 /**
  * Writes config.json (recording `model.positional`, the scheme in use) and the base weights.
+ * Encoders (BERT / RoBERTa) are written by saveEncoder (their own config.json fields).
  * Attached adapters are not included (mergeLora first, or saveAdapter them).
  */
-export async function saveModel(model: CausalLM, dir: string, opts: SaveModelOptions = {}): Promise<void> {
+export async function saveModel(model: CausalLM | Encoder, dir: string, opts: SaveModelOptions = {}): Promise<void> {
   const fn = "saveModel";
+  if (model instanceof Encoder) return saveEncoder(model, dir, opts);
   if (typeof dir !== "string" || dir.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: dir: expected a directory path, got ${JSON.stringify(dir)}`);
   const dtype = opts.dtype ?? model.dtype;
   const fileDtype = FILE_DTYPE[dtype];
