@@ -113,6 +113,11 @@ export {
   type LoadEncoderOptions,
   type CreateEncoderOptions,
   type EncoderHeadOptions,
+  DecoderClassifier,
+  predict,
+  predictLabels,
+  type DecoderHeadOptions,
+  type HeadForwardOptions,
 } from "./models/index.js";
 export { generate, generateAll, perplexity, type GenerateOptions, type PerplexityOptions, type PerplexityResult } from "./infer/index.js";
 export { addLora, mergeLora, removeLora, addPrefix, prefixParameters, type LoraOptions, type PrefixOptions } from "./peft/index.js";
