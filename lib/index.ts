@@ -114,6 +114,8 @@ export {
   type CreateEncoderOptions,
   type EncoderHeadOptions,
   DecoderClassifier,
+  loadDecoderClassifier,
+  type LoadDecoderClassifierOptions,
   predict,
   predictLabels,
   type DecoderHeadOptions,

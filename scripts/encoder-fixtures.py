@@ -15,6 +15,8 @@ Writes OUT/<case>/{config.json, model.safetensors, expected.json} for small rand
   bert-seqcls      BertForSequenceClassification (3 labels, classifier on the pooler output)
   bert-tokcls      BertForTokenClassification (5 labels)
   roberta-seqcls   RobertaForSequenceClassification (classifier.dense + out_proj on <s>)
+  llama-seqcls     LlamaForSequenceClassification (score on the last non-pad token; no lm_head)
+  llama-tokcls     LlamaForTokenClassification (score with bias on every position)
 expected.json: the padded batch of 2 sequences (input_ids, attention_mask, token_type_ids,
 lengths), last_hidden_state [2, T, 32], pooler_output [2, 32] (models with a pooler) and logits
 (heads). Values are stored with 9 significant digits (exact for float32).
@@ -27,6 +29,9 @@ import sys
 import torch
 import transformers
 from transformers import (
+    LlamaConfig,
+    LlamaForSequenceClassification,
+    LlamaForTokenClassification,
     BertConfig,
     BertForSequenceClassification,
     BertForTokenClassification,
@@ -113,6 +118,10 @@ def main():
     make(out, "bert-seqcls", BertForSequenceClassification(BertConfig(**dict(bert, num_labels=3))), 0, 1, 2, True, 4)
     make(out, "bert-tokcls", BertForTokenClassification(BertConfig(**dict(bert, num_labels=5))), 0, 1, 2, True, 5)
     make(out, "roberta-seqcls", RobertaForSequenceClassification(RobertaConfig(**dict(rob, num_labels=3))), 1, 0, 2, False, 6)
+    llama = dict(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                 max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
+    make(out, "llama-seqcls", LlamaForSequenceClassification(LlamaConfig(**dict(llama, num_labels=3))), 0, 1, 2, False, 7)
+    make(out, "llama-tokcls", LlamaForTokenClassification(LlamaConfig(**dict(llama, num_labels=5))), 0, 1, 2, False, 8)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ import { Tensor } from "../tensor.js";
 import type { CausalLM } from "./causal_lm.js";
 import { classificationTargets } from "./encoder/model.js";
 import { openCheckpoint } from "./io/safetensors.js";
+import { loadModel, type LoadModelOptions } from "./load.js";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 
 export interface DecoderHeadOptions {
   kind: "sequence" | "token";
@@ -122,5 +125,43 @@ export async function predict(head: { logits(ids: readonly (readonly number[])[]
     return await predictLabels(lg);
   } finally {
     lg.release();
+  }
+}
+
+export interface LoadDecoderClassifierOptions extends LoadModelOptions {
+  /** The head (default: the one config.json's `architectures` names, with its num_labels). */
+  head?: { kind: "sequence" | "token"; numLabels?: number };
+  /** Seed of a head the checkpoint lacks. Default 0. */
+  seed?: number;
+}
+
+/**
+ * A decoder with its classification head from an HF checkpoint directory: an
+ * *ForSequenceClassification / *ForTokenClassification checkpoint (score read from it), or a
+ * causal LM with `head` given (score seeded). The model is `head.model`.
+ */
+export async function loadDecoderClassifier(dir: string, opts: LoadDecoderClassifierOptions = {}): Promise<DecoderClassifier> {
+  const fn = "loadDecoderClassifier";
+  const { head: want, seed, ...modelOpts } = opts;
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await readFile(path.join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new CtxwinError("ERR_FORMAT", `${fn}: ${path.join(dir, "config.json")}: file: expected an HF config.json, got ${(e as Error).message}`);
+  }
+  const a = Array.isArray(json.architectures) ? String(json.architectures[0]) : "";
+  const fileKind = /ForSequenceClassification$/.test(a) ? "sequence" : /ForTokenClassification$/.test(a) ? "token" : null;
+  const kind = want?.kind ?? fileKind;
+  if (!kind) throw new CtxwinError("ERR_ARG", `${fn}: opts.head: expected { kind: "sequence" | "token" } (config.json's architectures ${show(json.architectures)} names no classification head), got none`);
+  const fileLabels = typeof json.num_labels === "number" ? json.num_labels : json.id2label && typeof json.id2label === "object" ? Object.keys(json.id2label).length : undefined;
+  const numLabels = want?.numLabels ?? fileLabels ?? 2;
+  const model = await loadModel(dir, modelOpts);
+  try {
+    const head = new DecoderClassifier(model, { kind, numLabels, seed });
+    if (fileKind === kind && (want?.numLabels === undefined || want.numLabels === fileLabels)) await head.loadScore(dir);
+    return head;
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
 }

@@ -91,11 +91,17 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   if (opts.adapter !== undefined && (typeof opts.adapter !== "string" || opts.adapter.length === 0)) {
     throw new CtxwinError("ERR_ARG", `${fn}: opts.adapter: expected a PEFT adapter directory path, got ${JSON.stringify(opts.adapter)}`);
   }
-  await rejectEncoder(dir, fn);
+  const raw = await peekConfig(dir, fn);
   const arch = archFromConfig(await readConfig(dir, fn));
   const positional = mergePositional(arch.positional, opts.positional);
   resolvePositional(`${fn}: opts`, positional, arch.numHeads, arch.headDim); // clear errors now, not at the first forward
   const ckpt = await openCheckpoint(dir, { fn });
+  // HF *ForSequenceClassification / *ForTokenClassification checkpoints have a `score` head and no
+  // LM head: tie the LM head to the embeddings (DecoderClassifier.loadScore reads the score)
+  const archName = Array.isArray(raw?.architectures) ? raw.architectures[0] : null;
+  if (typeof archName === "string" && /For(Sequence|Token)Classification$/.test(archName) && !arch.tieWordEmbeddings && !ckpt.has("lm_head.weight")) {
+    arch.tieWordEmbeddings = true;
+  }
   const adapter = opts.adapter !== undefined ? await readAdapter(opts.adapter, fn) : null;
   if (adapter?.type === "prefix") checkPrefixAdapter(adapter.config, arch, adapter.dir);
   const specs = weightSpecs(arch);
@@ -129,18 +135,22 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   return model;
 }
 
-/** An encoder checkpoint given to loadModel: say which function loads it (loadModel returns a CausalLM). */
-async function rejectEncoder(dir: string, fn: string): Promise<void> {
+/**
+ * The raw config.json (null when unreadable: readConfig reports it). An encoder checkpoint given
+ * to loadModel: says which function loads it (loadModel returns a CausalLM).
+ */
+async function peekConfig(dir: string, fn: string): Promise<{ architectures?: unknown } | null> {
   let json: unknown;
   try {
     json = JSON.parse(await readFile(path.join(dir, "config.json"), "utf8"));
   } catch {
-    return; // readConfig reports it
+    return null;
   }
   if (isEncoderConfig(json)) {
     const mt = (json as { model_type: string }).model_type;
     throw new CtxwinError("ERR_ARG", `${fn}: ${path.join(dir, "config.json")}: model_type: expected a decoder (llama, mistral, qwen2, bloom), got ${JSON.stringify(mt)}: load encoders with loadEncoder(dir)`);
   }
+  return json !== null && typeof json === "object" ? (json as { architectures?: unknown }) : null;
 }
 
 function checkPrefixAdapter(c: Extract<PeftAdapter, { type: "prefix" }>["config"], arch: ArchConfig, dir: string): void {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { noGrad, CtxwinError } from "ctxwin";
-import { loadEncoder, saveModel, loadModel, createEncoder, type Encoder } from "../../dist/models/index.js";
+import { loadEncoder, saveModel, loadModel, createEncoder, loadDecoderClassifier, type Encoder } from "../../dist/models/index.js";
 
 const FIX = path.join(import.meta.dirname, "..", "fixtures", "encoders");
 
@@ -94,6 +94,25 @@ describe("encoders vs transformers (test/fixtures/encoders)", () => {
         }
       } finally {
         model.dispose();
+      }
+    });
+  }
+
+  for (const name of ["llama-seqcls", "llama-tokcls"]) {
+    it(`${name}: HF decoder classification checkpoint, logits within ${TOL}`, async () => {
+      const e = await expected(name);
+      const head = await loadDecoderClassifier(path.join(FIX, name));
+      try {
+        expect(head.kind).toBe(name === "llama-seqcls" ? "sequence" : "token");
+        const l = noGrad(() => head.logits(e.input_ids, { keyLengths: e.lengths }));
+        const got = await l.value.data();
+        l.release();
+        const dl = head.kind === "token" ? maxDiffValid(got, e.logits as number[][][], e.lengths) : maxDiff2(got, e.logits as number[][]);
+        report[`${name} logits`] = dl;
+        expect(dl).toBeLessThan(TOL);
+      } finally {
+        head.model.dispose();
+        head.dispose();
       }
     });
   }
