@@ -21,6 +21,12 @@ expected.json: the padded batch of 2 sequences (input_ids, attention_mask, token
 lengths), last_hidden_state [2, T, 32], pooler_output [2, 32] (models with a pooler) and logits
 (heads). Values are stored with 9 significant digits (exact for float32).
 test/models/encoder.test.ts compares ctxwin's outputs on the non-padding positions (1e-4 abs).
+
+  python3 scripts/encoder-fixtures.py check DIR
+      The other direction: DIR/<case>/ holds an encoder saved by ctxwin's saveModel and ctxwin's
+      outputs (ctxwin.json; scripts/encoder-export.mjs writes them); loads each with transformers'
+      Auto classes (no missing or unexpected weights allowed) and compares the last hidden states
+      and logits on the non-padding positions. Exit status 1 when a case disagrees.
 """
 import json
 import os
@@ -107,7 +113,42 @@ def make(out, name, model, pad_id, bos, eos, with_types, seed):
     print(name, sorted(os.listdir(d)), os.path.getsize(os.path.join(d, "model.safetensors")), "bytes")
 
 
+def check(root):
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    bad = 0
+    for name in sorted(os.listdir(root)):
+        d = os.path.join(root, name)
+        if not os.path.exists(os.path.join(d, "ctxwin.json")):
+            continue
+        arch = AutoConfig.from_pretrained(d).architectures[0]
+        cls = AutoModelForSequenceClassification if arch.endswith("ForSequenceClassification") else AutoModelForTokenClassification if arch.endswith("ForTokenClassification") else AutoModel
+        model, info = cls.from_pretrained(d, output_loading_info=True)
+        model.eval()
+        c = json.load(open(os.path.join(d, "ctxwin.json")))
+        kw = dict(input_ids=torch.tensor(c["input_ids"]), attention_mask=torch.tensor(c["attention_mask"]))
+        if c["token_type_ids"]:
+            kw["token_type_ids"] = torch.tensor(c["token_type_ids"])
+        with torch.no_grad():
+            o = model(**kw, output_hidden_states=True)
+        valid = torch.tensor(c["attention_mask"]).bool()
+        h = o.hidden_states[-1] if hasattr(o, "hidden_states") and o.hidden_states is not None else o.last_hidden_state
+        dh = (h - torch.tensor(c["last_hidden_state"]).reshape(h.shape)).abs()[valid].max().item()
+        dl = 0.0
+        if "logits" in c:
+            lg = o.logits
+            diff = (lg - torch.tensor(c["logits"]).reshape(lg.shape)).abs()
+            dl = (diff[valid] if lg.dim() == 3 else diff).max().item()
+        problems = {k: v for k, v in info.items() if v}
+        ok = dh < 1e-4 and dl < 1e-4 and not problems
+        bad += not ok
+        print(f"{name:16s} {arch:36s} hidden {dh:.2e}  logits {dl:.2e}  {'ok' if ok else 'MISMATCH'} {problems if problems else ''}")
+    sys.exit(1 if bad else 0)
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "check":
+        return check(sys.argv[2])
     out = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/encoders"
     torch.manual_seed(0)
     bert = dict(SMALL, pad_token_id=0, hidden_act="gelu")
