@@ -165,6 +165,11 @@ describe("encoders vs transformers (test/fixtures/encoders)", () => {
     const ot = await outputs(tok, e);
     expect(ot.logits!.length).toBe(2 * 9 * 7);
     for (const m of [bare, seq, tok]) m.dispose();
+    // a head checkpoint with another label count asked for: the backbone loads, the head is new
+    const five = await loadEncoder(path.join(FIX, "roberta-seqcls"), { head: { kind: "sequence", numLabels: 5 } });
+    expect(five.classifier!.weight.shape).toEqual([5, 32]);
+    expect(five.classifierDense).not.toBeNull();
+    five.dispose();
   });
 
   it("padding changes nothing: each sequence alone gives its padded-batch states", async () => {

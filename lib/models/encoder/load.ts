@@ -5,7 +5,8 @@
  * Names: the model's own (lib/models/encoder/model.ts). A checkpoint of the bare model
  * ("embeddings.…") loads into a model with a head ("bert.embeddings.…") and the other way round;
  * head weights the checkpoint lacks (a bare model given `head`) are initialised like
- * transformers (normal(0, initializer_range), zero bias) from `seed`; checkpoint tensors the model
+ * transformers (normal(0, initializer_range), zero bias) from `seed`, and so are head weights of
+ * another size when `head.numLabels` asks for another label count; checkpoint tensors the model
  * does not use (a pooler under a token head, an MLM head) are ignored, as transformers does.
  */
 import { mkdir, readFile } from "node:fs/promises";
@@ -107,7 +108,13 @@ export async function loadEncoder(dir: string, opts: LoadEncoderOptions = {}): P
         throw new CtxwinError("ERR_FORMAT", `${fn}: tensor ${s.name}: expected shape [${s.shape.join(", ")}], got no such tensor in ${ckpt.dir}`);
       }
       const info = ckpt.info(src);
-      if (info.shape.length !== s.shape.length || info.shape.some((d, i) => d !== s.shape[i])) {
+      const mismatch = info.shape.length !== s.shape.length || info.shape.some((d, i) => d !== s.shape[i]);
+      if (mismatch && isHead && head?.numLabels !== undefined) {
+        // another label count than the checkpoint's head, asked for: a new head (HF's ignore_mismatched_sizes)
+        tensors.set(s.name, fresh(s.name, s.shape, s.kind));
+        continue;
+      }
+      if (mismatch) {
         throw new CtxwinError("ERR_FORMAT", `${fn}: tensor ${src}: expected shape [${s.shape.join(", ")}], got [${info.shape.join(", ")}] (in ${ckpt.dir})`);
       }
       const td = await ckpt.read(src);
