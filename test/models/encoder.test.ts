@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile, cp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { noGrad, CtxwinError } from "ctxwin";
+import { noGrad, CtxwinError, Tape, memory, synchronize } from "ctxwin";
 import { loadEncoder, saveModel, loadModel, createEncoder, loadDecoderClassifier, type Encoder } from "../../dist/models/index.js";
 
 const FIX = path.join(import.meta.dirname, "..", "fixtures", "encoders");
@@ -187,6 +187,32 @@ describe("encoders vs transformers (test/fixtures/encoders)", () => {
       for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(want[i]! - got[i]!));
       expect(m).toBeLessThan(1e-5);
     }
+    model.dispose();
+  });
+
+  it("sliced training step (Tape.runSliced on lossSteps) equals the synchronous one and leaks nothing", async () => {
+    const e = await expected("bert-seqcls");
+    const model = await loadEncoder(path.join(FIX, "bert-seqcls"));
+    const opts = { keyLengths: e.lengths, tokenTypeIds: e.token_type_ids ?? undefined };
+    const grads = async (sliced: boolean) => {
+      const tape = new Tape();
+      const loss = sliced ? await tape.runSliced(model.lossSteps(e.input_ids, [2, 0], opts)) : tape.run(() => model.loss(e.input_ids, [2, 0], opts));
+      await tape.backwardSliced(loss);
+      const v = (await loss.value.data())[0]!;
+      loss.release();
+      const g = await model.getParameter("bert.encoder.layer.0.attention.self.query.weight")!.grad!.data();
+      model.zeroGrad();
+      return { v, g };
+    };
+    await synchronize();
+    const before = memory().cpu!.tensors;
+    const a = await grads(false);
+    const b = await grads(true);
+    expect(b.v).toBe(a.v);
+    expect(Array.from(b.g)).toEqual(Array.from(a.g));
+    noGrad(() => model.pooled(e.input_ids, opts)).release();
+    await synchronize();
+    expect(memory().cpu!.tensors).toBe(before);
     model.dispose();
   });
 

@@ -27,7 +27,8 @@
 import { CtxwinError } from "../../errors.js";
 import { IGNORE_INDEX } from "../../defaults.js";
 import { Tensor, type Device, type DType } from "../../tensor.js";
-import { noGrad, tidy, Variable } from "../../nn/autograd.js";
+import { noGrad, tidy, tidySteps, Variable } from "../../nn/autograd.js";
+import { runAll, type Steps } from "../../util/slices.js";
 import * as F from "../../nn/functional.js";
 import { Attention } from "../../nn/attention.js";
 import { Builder } from "../../nn/init.js";
@@ -145,6 +146,15 @@ export class Encoder extends Module {
 
   /** Last hidden states [B, T, d] (after the last layer's LayerNorm). Records on an active tape. */
   hidden(ids: readonly (readonly number[])[], opts: EncoderForwardOptions = {}): Variable {
+    return runAll(this.hiddenSteps(ids, opts));
+  }
+
+  /** hidden() as Steps, pausing after every layer (for runSliced / Tape.runSliced / noGradSliced). */
+  hiddenSteps(ids: readonly (readonly number[])[], opts: EncoderForwardOptions = {}): Steps<Variable> {
+    return tidySteps(this.#hiddenSteps(ids, opts));
+  }
+
+  *#hiddenSteps(ids: readonly (readonly number[])[], opts: EncoderForwardOptions): Steps<Variable> {
     const fn = "Encoder.hidden";
     const c = this.config;
     const { B, T } = checkIds(fn, ids, c.vocabSize);
@@ -174,19 +184,21 @@ export class Encoder extends Module {
         typeData[b * T + t] = types ? types[b]![t]! : 0;
       }
     }
-    return tidy(() => {
+    let x: Variable;
+    {
       using idT = Tensor.from(idData, [B, T], { device });
       using posT = Tensor.from(posData, [B, T], { device });
       using typeT = Tensor.from(typeData, [B, T], { device });
       const e = F.add(F.add(this.wordEmbeddings.forward(idT), this.positionEmbeddings.forward(posT)), this.tokenTypeEmbeddings.forward(typeT));
-      let x = this.embedNorm.forward(e);
-      for (let l = 0; l < this.numLayers; l++) {
-        const y = this.layers.at(l).forward(x, lengths, l);
-        x.release();
-        x = y;
-      }
-      return x;
-    });
+      x = this.embedNorm.forward(e);
+    }
+    for (let l = 0; l < this.numLayers; l++) {
+      const y = this.layers.at(l).forward(x, lengths, l);
+      x.release(); // one layer's hidden state alive at a time
+      x = y;
+      yield;
+    }
+    return x;
   }
 
   /** The hidden state of the first token ([CLS] / <s>) of each sequence, [B, d]. */
@@ -209,15 +221,23 @@ export class Encoder extends Module {
    * active tape.
    */
   logits(ids: readonly (readonly number[])[], opts: EncoderForwardOptions = {}): Variable {
+    return runAll(this.logitsSteps(ids, opts));
+  }
+
+  /** logits() as Steps (see hiddenSteps). */
+  logitsSteps(ids: readonly (readonly number[])[], opts: EncoderForwardOptions = {}): Steps<Variable> {
     const c = this.config;
     const cls = this.classifier;
     if (!cls) throw new CtxwinError("ERR_ARG", `Encoder.logits: model: expected a model with a classification head (loadEncoder(dir, { head })), got a bare ${c.modelType} encoder`);
-    return tidy(() => {
-      const h = this.hidden(ids, opts);
-      if (c.head === "token") return cls.forward(h);
-      if (this.classifierDense) return cls.forward(F.tanh(this.classifierDense.forward(this.firstToken(h))));
-      return cls.forward(F.tanh(this.pooler!.forward(this.firstToken(h))));
-    });
+    const self = this;
+    return tidySteps(
+      (function* (): Steps<Variable> {
+        const h = yield* self.hiddenSteps(ids, opts);
+        if (c.head === "token") return cls.forward(h);
+        if (self.classifierDense) return cls.forward(F.tanh(self.classifierDense.forward(self.firstToken(h))));
+        return cls.forward(F.tanh(self.pooler!.forward(self.firstToken(h))));
+      })(),
+    );
   }
 
   /**
@@ -226,15 +246,21 @@ export class Encoder extends Module {
    * and padding — padding positions past keyLengths are never scored). Returns a scalar [1].
    */
   loss(ids: readonly (readonly number[])[], labels: readonly number[] | readonly (readonly number[])[], opts: ClassificationLossOptions = {}): Variable {
-    const fn = "Encoder.loss";
+    return runAll(this.lossSteps(ids, labels, opts));
+  }
+
+  /** loss() as Steps (see hiddenSteps): Tape.runSliced keeps the event loop turning. */
+  lossSteps(ids: readonly (readonly number[])[], labels: readonly number[] | readonly (readonly number[])[], opts: ClassificationLossOptions = {}): Steps<Variable> {
     const c = this.config;
     const ignore = opts.ignoreIndex ?? IGNORE_INDEX;
-    const B = ids.length;
-    const flat = classificationTargets(fn, c.head, labels, B, ids[0]?.length ?? 0, c.numLabels, ignore, opts.keyLengths);
-    return tidy(() => {
-      const lg = this.logits(ids, opts);
-      return F.crossEntropy(F.reshape(lg, [flat.length, c.numLabels]), flat, { ignoreIndex: ignore });
-    });
+    const flat = classificationTargets("Encoder.loss", c.head, labels, Array.isArray(ids) ? ids.length : 0, Array.isArray(ids) ? (ids[0]?.length ?? 0) : 0, c.numLabels, ignore, opts.keyLengths);
+    const self = this;
+    return tidySteps(
+      (function* (): Steps<Variable> {
+        const lg = yield* self.logitsSteps(ids, opts);
+        return F.crossEntropy(F.reshape(lg, [flat.length, c.numLabels]), flat, { ignoreIndex: ignore });
+      })(),
+    );
   }
 
   /** Head logits (or, for a bare encoder, the last hidden states) as an f32 Tensor; no gradient. */
