@@ -170,6 +170,13 @@ describe("encoders vs transformers (test/fixtures/encoders)", () => {
     expect(five.classifier!.weight.shape).toEqual([5, 32]);
     expect(five.classifierDense).not.toBeNull();
     five.dispose();
+    // a bare model from a checkpoint without a pooler: the backbone loads, the pooler is new
+    const e2 = await expected("roberta-seqcls");
+    const noHead = await loadEncoder(path.join(FIX, "roberta-seqcls"), { head: { kind: "none" } });
+    expect(noHead.pooler).not.toBeNull();
+    expect(noHead.namedParameters()[0]![0]).toBe("embeddings.word_embeddings.weight");
+    expect(maxDiffValid((await outputs(noHead, e2)).hidden, e2.last_hidden_state, e2.lengths)).toBeLessThan(TOL);
+    noHead.dispose();
   });
 
   it("padding changes nothing: each sequence alone gives its padded-batch states", async () => {

@@ -5,7 +5,8 @@
  * Names: the model's own (lib/models/encoder/model.ts). A checkpoint of the bare model
  * ("embeddings.…") loads into a model with a head ("bert.embeddings.…") and the other way round;
  * head weights the checkpoint lacks (a bare model given `head`) are initialised like
- * transformers (normal(0, initializer_range), zero bias) from `seed`, and so are head weights of
+ * transformers (normal(0, initializer_range), zero bias) from `seed` (so is a pooler the checkpoint
+ * lacks: a bare model from a RoBERTa or token-head checkpoint), and so are head weights of
  * another size when `head.numLabels` asks for another label count; checkpoint tensors the model
  * does not use (a pooler under a token head, an MLM head) are ignored, as transformers does.
  */
@@ -101,7 +102,8 @@ export async function loadEncoder(dir: string, opts: LoadEncoderOptions = {}): P
       const src = candidates.find((n) => ckpt.has(n));
       const isHead = s.name.startsWith("classifier.");
       if (!src) {
-        if (isHead) {
+        // a new head, or the pooler of a model loaded from a checkpoint without one (HF inits both)
+        if (isHead || /(^|\.)pooler\.dense\./.test(s.name)) {
           tensors.set(s.name, fresh(s.name, s.shape, s.kind));
           continue;
         }
