@@ -115,6 +115,7 @@ export {
   type EncoderHeadOptions,
   DecoderClassifier,
   loadDecoderClassifier,
+  saveDecoderClassifier,
   type LoadDecoderClassifierOptions,
   predict,
   predictLabels,

@@ -24,6 +24,7 @@ import type { CausalLM } from "./causal_lm.js";
 import { classificationTargets } from "./encoder/model.js";
 import { openCheckpoint } from "./io/safetensors.js";
 import { loadModel, type LoadModelOptions } from "./load.js";
+import { saveCausalLM, type SaveModelOptions } from "./save.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
@@ -164,4 +165,33 @@ export async function loadDecoderClassifier(dir: string, opts: LoadDecoderClassi
     model.dispose();
     throw e;
   }
+}
+
+/**
+ * Writes the model and its head as an HF *ForSequenceClassification / *ForTokenClassification
+ * checkpoint (model weights, `score.weight` [+ `score.bias`], config.json with architectures and
+ * num_labels / id2label), which transformers' AutoModelFor… classes and loadDecoderClassifier
+ * load. The LM head is written as the model has it (tied or not; HF's classification classes
+ * ignore an lm_head tensor).
+ */
+export async function saveDecoderClassifier(head: DecoderClassifier, dir: string, opts: SaveModelOptions = {}): Promise<void> {
+  const model = head.model;
+  const fam = model.config.modelType;
+  const base = ({ llama: "Llama", mistral: "Mistral", qwen2: "Qwen2", bloom: "Bloom" } as Record<string, string>)[fam];
+  if (!base) throw new CtxwinError("ERR_ARG", `saveDecoderClassifier: head.model: expected a llama, mistral, qwen2 or bloom model, got model type ${show(fam)}`);
+  const id2label: Record<string, string> = {};
+  const label2id: Record<string, number> = {};
+  for (let i = 0; i < head.numLabels; i++) {
+    id2label[String(i)] = `LABEL_${i}`;
+    label2id[`LABEL_${i}`] = i;
+  }
+  await saveCausalLM(model, dir, opts, {
+    params: head.namedParameters(),
+    configPatch: {
+      architectures: [`${base}For${head.kind === "sequence" ? "Sequence" : "Token"}Classification`],
+      num_labels: head.numLabels,
+      id2label,
+      label2id,
+    },
+  });
 }

@@ -25,4 +25,4 @@ export {
   type EncoderHeadKind,
 } from "./encoder/config.js";
 export { loadEncoder, createEncoder, saveEncoder, readEncoderConfig, type LoadEncoderOptions, type CreateEncoderOptions, type EncoderHeadOptions } from "./encoder/load.js";
-export { DecoderClassifier, loadDecoderClassifier, predict, predictLabels, type DecoderHeadOptions, type HeadForwardOptions, type LoadDecoderClassifierOptions } from "./heads.js";
+export { DecoderClassifier, loadDecoderClassifier, saveDecoderClassifier, predict, predictLabels, type DecoderHeadOptions, type HeadForwardOptions, type LoadDecoderClassifierOptions } from "./heads.js";

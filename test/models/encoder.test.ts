@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { noGrad, CtxwinError, Tape, memory, synchronize } from "ctxwin";
-import { loadEncoder, saveModel, loadModel, createEncoder, loadDecoderClassifier, type Encoder } from "../../dist/models/index.js";
+import { loadEncoder, saveModel, loadModel, createEncoder, loadDecoderClassifier, saveDecoderClassifier, type Encoder } from "../../dist/models/index.js";
 
 const FIX = path.join(import.meta.dirname, "..", "fixtures", "encoders");
 
@@ -116,6 +116,33 @@ describe("encoders vs transformers (test/fixtures/encoders)", () => {
       }
     });
   }
+
+  it("saveDecoderClassifier: an HF classification checkpoint that loads back to the same logits", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "ctxwin-dec-"));
+    try {
+      for (const name of ["llama-seqcls", "llama-tokcls"]) {
+        const e = await expected(name);
+        const a = await loadDecoderClassifier(path.join(FIX, name));
+        await saveDecoderClassifier(a, path.join(dir, name));
+        const b = await loadDecoderClassifier(path.join(dir, name));
+        const la = noGrad(() => a.logits(e.input_ids, { keyLengths: e.lengths }));
+        const lb = noGrad(() => b.logits(e.input_ids, { keyLengths: e.lengths }));
+        expect(Array.from(await lb.value.data())).toEqual(Array.from(await la.value.data()));
+        la.release();
+        lb.release();
+        const cfg = JSON.parse(await readFile(path.join(dir, name, "config.json"), "utf8"));
+        const orig = JSON.parse(await readFile(path.join(FIX, name, "config.json"), "utf8"));
+        expect(cfg.architectures).toEqual(orig.architectures);
+        expect(Object.keys(cfg.id2label).length).toBe(Object.keys(orig.id2label).length);
+        for (const h of [a, b]) {
+          h.model.dispose();
+          h.dispose();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
   it("prints the parity numbers", () => {
     console.log(
