@@ -24,9 +24,10 @@ test/models/encoder.test.ts compares ctxwin's outputs on the non-padding positio
 
   python3 scripts/encoder-fixtures.py check DIR
       The other direction: DIR/<case>/ holds an encoder saved by ctxwin's saveModel and ctxwin's
-      outputs (ctxwin.json; scripts/encoder-export.mjs writes them); loads each with transformers'
-      Auto classes (no missing or unexpected weights allowed) and compares the last hidden states
-      and logits on the non-padding positions. Exit status 1 when a case disagrees.
+      outputs (ctxwin.json; scripts/encoder-export.mjs writes them; decoder heads saved by
+      saveDecoderClassifier too); loads each with transformers' Auto classes (no missing or
+      unexpected weights allowed) and compares the last hidden states (encoders) and logits on
+      the non-padding positions. Exit status 1 when a case disagrees.
 """
 import json
 import os
@@ -132,8 +133,10 @@ def check(root):
         with torch.no_grad():
             o = model(**kw, output_hidden_states=True)
         valid = torch.tensor(c["attention_mask"]).bool()
-        h = o.hidden_states[-1] if hasattr(o, "hidden_states") and o.hidden_states is not None else o.last_hidden_state
-        dh = (h - torch.tensor(c["last_hidden_state"]).reshape(h.shape)).abs()[valid].max().item()
+        dh = 0.0
+        if "last_hidden_state" in c:
+            h = o.hidden_states[-1] if getattr(o, "hidden_states", None) is not None else o.last_hidden_state
+            dh = (h - torch.tensor(c["last_hidden_state"]).reshape(h.shape)).abs()[valid].max().item()
         dl = 0.0
         if "logits" in c:
             lg = o.logits
