@@ -34,7 +34,7 @@ import { Attention } from "../../nn/attention.js";
 import { Builder } from "../../nn/init.js";
 import { Embedding, LayerNorm, Linear } from "../../nn/layers.js";
 import { Container, Module, ModuleList } from "../../nn/module.js";
-import type { EncoderConfig } from "./config.js";
+import type { EncoderConfig, EncoderHeadKind } from "./config.js";
 
 export interface EncoderForwardOptions {
   /**
@@ -45,7 +45,6 @@ export interface EncoderForwardOptions {
   keyLengths?: readonly number[];
   /** Token type (segment) ids, the shape of ids; default all 0. */
   tokenTypeIds?: readonly (readonly number[])[];
-  /** Activation checkpointing is not offered for encoders (tiny models); reserved. */
 }
 
 export interface ClassificationLossOptions extends EncoderForwardOptions {
@@ -275,7 +274,7 @@ export class Encoder extends Module {
 /** Flat targets for a head: sequence → labels (B); token → labels row-major (B·T), padding ignored. */
 export function classificationTargets(
   fn: string,
-  head: EncoderHeadKindLike,
+  head: EncoderHeadKind,
   labels: readonly number[] | readonly (readonly number[])[],
   B: number,
   T: number,
@@ -305,7 +304,6 @@ export function classificationTargets(
   });
   return out;
 }
-type EncoderHeadKindLike = "none" | "sequence" | "token";
 
 function checkIds(fn: string, ids: unknown, vocab: number): { B: number; T: number } {
   if (!Array.isArray(ids) || ids.length === 0 || !ids.every((r) => Array.isArray(r))) {
