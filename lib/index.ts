@@ -84,7 +84,7 @@ export {
 // The seeded random generator (weight init, sampling, data order; state saveable for checkpoints).
 export { Rng, type RngState } from "./util/rng.js";
 
-// Models: HF checkpoints (Llama family, BLOOM), creation, saving, adapters.
+// Models: HF checkpoints (Llama family, BLOOM; BERT / RoBERTa encoders), creation, saving, adapters.
 export {
   CausalLM,
   LlamaLike,
@@ -101,6 +101,26 @@ export {
   type LoadModelOptions,
   type CreateModelOptions,
   type SaveModelOptions,
+  Encoder,
+  loadEncoder,
+  createEncoder,
+  saveEncoder,
+  classificationTargets,
+  type EncoderConfig,
+  type EncoderHeadKind,
+  type EncoderForwardOptions,
+  type ClassificationLossOptions,
+  type LoadEncoderOptions,
+  type CreateEncoderOptions,
+  type EncoderHeadOptions,
+  DecoderClassifier,
+  loadDecoderClassifier,
+  saveDecoderClassifier,
+  type LoadDecoderClassifierOptions,
+  predict,
+  predictLabels,
+  type DecoderHeadOptions,
+  type HeadForwardOptions,
 } from "./models/index.js";
 export { generate, generateAll, perplexity, type GenerateOptions, type PerplexityOptions, type PerplexityResult } from "./infer/index.js";
 export { addLora, mergeLora, removeLora, addPrefix, prefixParameters, type LoraOptions, type PrefixOptions } from "./peft/index.js";

@@ -13,3 +13,16 @@ export {
 } from "./arch.js";
 export { loadModel, createModel, buildModel, weightSpecs, type LoadModelOptions, type CreateModelOptions, type WeightSpec } from "./load.js";
 export { saveModel, saveAdapter, fuseQkv, type SaveModelOptions } from "./save.js";
+export { Encoder, classificationTargets, type EncoderForwardOptions, type ClassificationLossOptions } from "./encoder/model.js";
+export {
+  parseEncoderConfig,
+  encoderConfigToJson,
+  encoderArchitecture,
+  isEncoderConfig,
+  type EncoderConfig,
+  type EncoderType,
+  type EncoderAct,
+  type EncoderHeadKind,
+} from "./encoder/config.js";
+export { loadEncoder, createEncoder, saveEncoder, readEncoderConfig, type LoadEncoderOptions, type CreateEncoderOptions, type EncoderHeadOptions } from "./encoder/load.js";
+export { DecoderClassifier, loadDecoderClassifier, saveDecoderClassifier, predict, predictLabels, type DecoderHeadOptions, type HeadForwardOptions, type LoadDecoderClassifierOptions } from "./heads.js";

@@ -22,6 +22,9 @@ import { LlamaLike } from "./llama/model.js";
 import { Bloom } from "./bloom/model.js";
 import { bloomSourceOf, bloomHfName, bloomCanonical } from "./bloom/names.js";
 import { readConfig } from "./io/config.js";
+import { isEncoderConfig } from "./encoder/config.js";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { openCheckpoint, type Checkpoint, type TensorData } from "./io/safetensors.js";
 import { readAdapter, type LoraAdapter, type PeftAdapter } from "./io/peft.js";
 
@@ -88,10 +91,17 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   if (opts.adapter !== undefined && (typeof opts.adapter !== "string" || opts.adapter.length === 0)) {
     throw new CtxwinError("ERR_ARG", `${fn}: opts.adapter: expected a PEFT adapter directory path, got ${JSON.stringify(opts.adapter)}`);
   }
+  const raw = await peekConfig(dir, fn);
   const arch = archFromConfig(await readConfig(dir, fn));
   const positional = mergePositional(arch.positional, opts.positional);
   resolvePositional(`${fn}: opts`, positional, arch.numHeads, arch.headDim); // clear errors now, not at the first forward
   const ckpt = await openCheckpoint(dir, { fn });
+  // HF *ForSequenceClassification / *ForTokenClassification checkpoints have a `score` head and no
+  // LM head: tie the LM head to the embeddings (DecoderClassifier.loadScore reads the score)
+  const archName = Array.isArray(raw?.architectures) ? raw.architectures[0] : null;
+  if (typeof archName === "string" && /For(Sequence|Token)Classification$/.test(archName) && !arch.tieWordEmbeddings && !ckpt.has("lm_head.weight")) {
+    arch.tieWordEmbeddings = true;
+  }
   const adapter = opts.adapter !== undefined ? await readAdapter(opts.adapter, fn) : null;
   if (adapter?.type === "prefix") checkPrefixAdapter(adapter.config, arch, adapter.dir);
   const specs = weightSpecs(arch);
@@ -123,6 +133,24 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
     model.setPrefix(per);
   }
   return model;
+}
+
+/**
+ * The raw config.json (null when unreadable: readConfig reports it). An encoder checkpoint given
+ * to loadModel: says which function loads it (loadModel returns a CausalLM).
+ */
+async function peekConfig(dir: string, fn: string): Promise<{ architectures?: unknown } | null> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path.join(dir, "config.json"), "utf8"));
+  } catch {
+    return null;
+  }
+  if (isEncoderConfig(json)) {
+    const mt = (json as { model_type: string }).model_type;
+    throw new CtxwinError("ERR_ARG", `${fn}: ${path.join(dir, "config.json")}: model_type: expected a decoder (llama, mistral, qwen2, bloom), got ${JSON.stringify(mt)}: load encoders with loadEncoder(dir)`);
+  }
+  return json !== null && typeof json === "object" ? (json as { architectures?: unknown }) : null;
 }
 
 function checkPrefixAdapter(c: Extract<PeftAdapter, { type: "prefix" }>["config"], arch: ArchConfig, dir: string): void {

@@ -9,11 +9,16 @@ import type { DType } from "../tensor.js";
 import { Parameter } from "../nn/autograd.js";
 import { configFromArch } from "./arch.js";
 import type { CausalLM } from "./causal_lm.js";
-import { writeConfig } from "./io/config.js";
+import { configToJson, writeConfig } from "./io/config.js";
+import { writeJsonAtomic } from "../util/atomic.js";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
 import { writeCheckpoint, type FloatDtype, type TensorInput } from "./io/safetensors.js";
 import { writeLoraAdapter, writePrefixAdapter } from "./io/peft.js";
 import { getLoraInfo } from "../peft/lora.js";
 import { promptEmbeddings } from "../peft/prefix.js";
+import { Encoder } from "./encoder/model.js";
+import { saveEncoder } from "./encoder/load.js";
 
 export interface SaveModelOptions {
   /** Stored dtype; default: the model's dtype. */
@@ -45,9 +50,24 @@ export function fuseQkv(q: Float32Array, k: Float32Array, v: Float32Array, H: nu
 
 /**
  * Writes config.json (recording `model.positional`, the scheme in use) and the base weights.
+ * Encoders (BERT / RoBERTa) are written by saveEncoder (their own config.json fields).
  * Attached adapters are not included (mergeLora first, or saveAdapter them).
  */
-export async function saveModel(model: CausalLM, dir: string, opts: SaveModelOptions = {}): Promise<void> {
+export async function saveModel(model: CausalLM | Encoder, dir: string, opts: SaveModelOptions = {}): Promise<void> {
+  if (model instanceof Encoder) return saveEncoder(model, dir, opts);
+  return saveCausalLM(model, dir, opts);
+}
+
+/**
+ * saveModel of a CausalLM, with `extra` tensors (e.g. a classification head's score) written in
+ * the same checkpoint and `configPatch` merged into config.json (e.g. architectures, num_labels).
+ */
+export async function saveCausalLM(
+  model: CausalLM,
+  dir: string,
+  opts: SaveModelOptions = {},
+  extra: { params?: [string, Parameter][]; configPatch?: Record<string, unknown> } = {},
+): Promise<void> {
   const fn = "saveModel";
   if (typeof dir !== "string" || dir.length === 0) throw new CtxwinError("ERR_ARG", `${fn}: dir: expected a directory path, got ${JSON.stringify(dir)}`);
   const dtype = opts.dtype ?? model.dtype;
@@ -74,9 +94,16 @@ export async function saveModel(model: CausalLM, dir: string, opts: SaveModelOpt
     }
     tensors.set(name, { shape: [...p.value.shape], dtype: fileDtype, data: () => p.value.data() });
   }
+  for (const [name, p] of extra.params ?? []) tensors.set(name, { shape: [...p.value.shape], dtype: fileDtype, data: () => p.value.data() });
   await writeCheckpoint(dir, tensors, { maxShardBytes: opts.maxShardBytes });
   const cfg = configFromArch({ ...arch, extra: { ...arch.extra, torchDtype: TORCH_DTYPE[dtype] } }, model.positional);
-  await writeConfig(dir, cfg);
+  if (extra.configPatch) {
+    await mkdir(dir, { recursive: true });
+    const json: Record<string, unknown> = { ...configToJson(cfg), ...extra.configPatch };
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(json).sort()) sorted[k] = json[k];
+    await writeJsonAtomic(path.join(dir, "config.json"), sorted);
+  } else await writeConfig(dir, cfg);
 }
 
 /**

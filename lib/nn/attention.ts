@@ -202,6 +202,8 @@ export interface AttentionCall {
   cache?: LayerKV;
   /** Layer index (for hooks). */
   layer?: number;
+  /** Causal masking (decoders; default true); false: bidirectional (encoders). */
+  causal?: boolean;
   /** Right padding: sequence b's tokens are its first keyLengths[b] (after any prefix). */
   keyLengths?: readonly number[];
   /**
@@ -316,7 +318,7 @@ export class Attention extends Module {
         v = F.concat(F.repeatBatch(this.prefixValues!, B), v, 1);
       }
       let opts: AttentionOptions = {
-        causal: true,
+        causal: call.causal ?? true,
         softmaxScale: (call.scaleMultiplier ?? 1) / Math.sqrt(D),
         positional: call.positional,
         prefixKeys: P,
