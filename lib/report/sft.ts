@@ -78,13 +78,11 @@ function tasksSection(r: SftReport, ev: SftEvidence): string {
   const body = s.map((t) => {
     const info = ev.task(t.task)!;
     return [
-      `<strong>${esc(t.task)}</strong><span class="cell-sub">${esc(info.kind)}${info.components.length ? ` of ${esc(info.components.join(" + "))}` : ""}</span>`,
-      `<code>${esc(info.example.prompt)}</code> → <code>${esc(info.example.response)}</code><span class="cell-sub">${esc(info.description)}</span>`,
-      `${info.train} / ${info.eval}`,
+      `<strong>${esc(t.task)}</strong><span class="cell-sub">${esc(info.kind)}${info.components.length ? ` of ${esc(info.components.join(" + "))}` : ""}</span><span class="cell-sub">${info.train} train / ${info.eval} held out</span>`,
+      `<div style="max-width:330px"><code>${esc(info.example.prompt)}</code> → <code>${esc(info.example.response)}</code><span class="cell-sub" style="white-space:normal">${esc(info.description)}</span></div>`,
       t.before ? acc(t.before.k, t.before.n) : "–",
       t.after ? acc(t.after.k, t.after.n) : "–",
-      f2(t.majority),
-      t.learned === true ? "✓" : t.learned === false ? "✗" : "–",
+      `${t.learned === true ? "✓" : t.learned === false ? "✗" : "–"}<span class="cell-sub">baseline ${f2(t.majority)}</span>`,
       `${f2(t.lossBefore)} → ${f2(t.lossAfter)}`,
       `${f3(t.giniBefore)} → ${f3(t.giniAfter)}`,
       `${f2(t.change)}<span class="cell-sub">r = ${f2(t.correlation)}</span>`,
@@ -94,7 +92,7 @@ function tasksSection(r: SftReport, ev: SftEvidence): string {
     "tasks",
     "Tasks: before and after SFT",
     `<p class="muted small">Accuracy: exact match on the held-out examples (95% Wilson interval); baseline: always answering the most frequent training response; learned: the lower bound after SFT is above the baseline and the base model's accuracy. Loss: mean response NLL per token. Gini and change (‖after − before‖/‖before‖, r = correlation) of the absolute maps.</p>` +
-      htmlTable({ head: ["Task", "Example (held out)", "Train / eval", "Accuracy before", "Accuracy after", "Baseline", "Learned", "Loss", "Gini", "Map change"], rows: body, numeric: [2, 3, 4, 5, 7, 8, 9] }),
+      htmlTable({ head: ["Task", "Example (held out)", "Accuracy before", "Accuracy after", "Learned", "Loss", "Gini", "Map change"], rows: body, numeric: [2, 3, 4, 5, 6, 7] }),
   );
 }
 
