@@ -5,6 +5,7 @@
  *   ctxwin study [...]   the context-extension study (lib/study): trains, evaluates, writes a report
  *   ctxwin analyze heads head activation maps of a model on task JSONL (lib/analyze)
  *   ctxwin analyze positional  positional vectors of a model (lib/analyze)
+ *   ctxwin sft-study     seed 002 in miniature: SFT and head activation maps (lib/sft)
  *   ctxwin serve         the model over HTTP with continuous batching (lib/serve)
  *   ctxwin eval          checkpoints × methods × lengths: paired NLL and passkey, resumable (lib/eval)
  *   ctxwin report DIR    re-renders DIR/report.html (and the summary table) from DIR/report.json
@@ -24,6 +25,7 @@ import { parseCommand } from "./util/args.js";
 import { analyzeCommand, ANALYZE_HELP, ANALYZE_HEADS_HELP, ANALYZE_POSITIONAL_HELP } from "./analyze/command.js";
 import { serveCommand, SERVE_HELP } from "./serve/command.js";
 import { evalCommand, EVAL_HELP } from "./eval/command.js";
+import { sftStudyCommand, SFT_STUDY_HELP } from "./sft/command.js";
 
 const USAGE = `usage: ctxwin <command> [options]   (ctxwin <command> --help for its options)
 
@@ -37,6 +39,10 @@ commands:
   analyze positional --model DIR
               positional vectors of a model (seed 001): formation, PCA, anchors, sinks, decay,
               out-of-distribution past the trained length, under extension methods
+  sft-study   seed 002 in miniature: pretrain a small model, SFT it on basic and complex tasks
+              made from the corpus, score its attention heads before and after, and check the
+              paper's four findings (maps change with little data, complex ≈ mix of basic maps
+              against a control, Gini falls, basic-task-mix pre-tuning helps)
   serve       serve a model over HTTP (OpenAI-style completions, SSE streaming, perplexity,
               Prometheus metrics) with continuous batching
   eval --model DIR...
@@ -66,12 +72,13 @@ options:
   analyze: ANALYZE_HELP,
   "analyze heads": ANALYZE_HEADS_HELP,
   "analyze positional": ANALYZE_POSITIONAL_HELP,
+  "sft-study": SFT_STUDY_HELP,
   serve: SERVE_HELP,
   eval: EVAL_HELP,
   report: `usage: ctxwin report DIR
 
 Re-renders DIR/report.html and prints the summary table from DIR/report.json (the output
-directory of a study, an analysis or an eval, or the report.json itself).`,
+directory of a study, an analysis, an sft-study or an eval, or the report.json itself).`,
 };
 
 interface StudyArgs {
@@ -265,6 +272,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "analyze") return analyzeCommand(argv.slice(1), packageVersion());
   if (cmd === "serve") return serveCommand(argv.slice(1));
   if (cmd === "eval") return evalCommand(argv.slice(1), packageVersion());
+  if (cmd === "sft-study") return sftStudyCommand(argv.slice(1), packageVersion());
   if (cmd === undefined || cmd === "--help" || cmd === "-h") {
     console.log(USAGE);
     return cmd === undefined ? 1 : 0;

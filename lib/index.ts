@@ -235,6 +235,39 @@ export { renderHeadsReport } from "./report/heads.js";
 
 // `ctxwin eval`: checkpoints × methods × lengths with the study's paired evaluation, resumable.
 export { runEval, type EvalOptions, type EvalRunResult, type EvalReport } from "./eval/index.js";
+// `ctxwin sft-study` (seed 002 in miniature): the built-in tasks, SFT on prompt/response examples,
+// the pipeline, the findings computed from its report, and the report's page.
+export {
+  runSftStudy,
+  makeTaskExamples,
+  BUILTIN_TASKS,
+  taskComponents,
+  encodeExample,
+  sftTrain,
+  evaluateExamples,
+  SFT_PRESETS,
+  computeSftGates,
+  computeSftFindings,
+  SFT_CRITERIA,
+  type SftStudyOptions,
+  type SftStudyResult,
+  type SftExample,
+  type SftTaskDef,
+  type EncodedExample,
+  type SftConfig,
+  type SftResult,
+  type ExampleScores,
+  type SftPreset,
+  type SftPresetName,
+  type SftReport,
+  type SftRun,
+  type SftEval,
+  type SftTaskInfo,
+  type SftGate,
+  type SftFinding,
+  type SftVerdict,
+} from "./sft/index.js";
+export { renderSftReport } from "./report/sft.js";
 
 // The batching engine: one model, many concurrent generations (continuous batching).
 export { Engine, createEngine, type EngineOptions, type EngineGenerateOptions, type EngineStats, type LatencySummary } from "./engine/index.js";

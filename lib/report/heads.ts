@@ -52,7 +52,8 @@ function cellSize(L: number, H: number): { cellWidth: number; cellHeight: number
   return { cellWidth, cellHeight, showValues: cellWidth >= 44 && cellHeight >= 18 };
 }
 
-function mapSvg(title: string, values: number[][], diverging: boolean, opts: { min?: number; max?: number } = {}): string {
+/** A layer × head heatmap of a map (diverging for signed values), sized for about 560 px; shared by the pages that draw head maps. */
+export function headMapSvg(title: string, values: number[][], diverging: boolean, opts: { min?: number; max?: number } = {}): string {
   const L = values.length;
   const H = values[0]?.length ?? 0;
   return heatmap({
@@ -90,7 +91,7 @@ function checkpointSections(r: HeadsReport, cp: HeadsCheckpoint, idx: number): s
   const all = cp.tasks.flatMap((t) => t[score].flat()).filter(isFiniteNumber);
   const m = Math.max(0, ...all.map(Math.abs));
   const range = score === "signed" ? { min: -m || -1, max: m || 1 } : { min: 0, max: m || 1 };
-  const maps = cp.tasks.map((t) => figure(mapSvg(t.task, t[score], score === "signed", range), `${esc(t.examples)} examples · Gini ${esc(f3(t.gini[score]))}`)).join("");
+  const maps = cp.tasks.map((t) => figure(headMapSvg(t.task, t[score], score === "signed", range), `${esc(t.examples)} examples · Gini ${esc(f3(t.gini[score]))}`)).join("");
   const mapsHtml = `<p class="muted small">${score === "signed" ? "Signed scores, one colour scale for all tasks of this checkpoint: blue (a < 0) heads lower the response loss (scaling one down would raise it, to first order), red (a > 0) heads raise it." : "Absolute scores, one colour scale for all tasks of this checkpoint."}</p><div class="maps">${maps}</div>`;
   let decompHtml = `<p class="muted">Needs two or more tasks.</p>`;
   if (cp.decomposition.length) {
@@ -145,7 +146,7 @@ function comparisonSection(r: HeadsReport): string {
   ]);
   const all = cmp.tasks.flatMap((t) => t.delta.flat()).filter(isFiniteNumber);
   const m = Math.max(0, ...all.map(Math.abs)) || 1;
-  const maps = cmp.tasks.map((t) => figure(mapSvg(`${t.task}: after − before`, t.delta, true, { min: -m, max: m }), `relative change ${esc(f3(t.relativeChange))} · correlation ${esc(f3(t.correlation))}`)).join("");
+  const maps = cmp.tasks.map((t) => figure(headMapSvg(`${t.task}: after − before`, t.delta, true, { min: -m, max: m }), `relative change ${esc(f3(t.relativeChange))} · correlation ${esc(f3(t.correlation))}`)).join("");
   return section(
     "comparison",
     `What changed: ${cmp.before} → ${cmp.after}`,

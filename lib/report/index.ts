@@ -6,8 +6,8 @@
  *   loadReport(dir)               → reads and validates dir/report.json (ERR_FORMAT naming file + field)
  *   reportCommand(dir)            → `ctxwin report DIR`: load, re-render report.html, return the summary
  *                                   (a study report, an `analyze heads` report: heads.ts, an
- *                                   `analyze positional` report: positional.ts, or a `ctxwin eval`
- *                                   report: eval.ts)
+ *                                   `analyze positional` report: positional.ts, a `ctxwin eval`
+ *                                   report: eval.ts, or an `sft-study` report: sft.ts)
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -23,6 +23,8 @@ import { renderPositionalHtml, renderPositionalSummary } from "./positional.js";
 import type { PositionalReport } from "../analyze/positional_schema.js";
 import { renderEvalHtml, renderEvalSummary } from "./eval.js";
 import { EVAL_REPORT_KIND, type EvalReport } from "../eval/schema.js";
+import { renderSftReport } from "./sft.js";
+import { SFT_REPORT_KIND, type SftReport } from "../sft/report_schema.js";
 
 export { computeFindings, computeGates, badge, formatInterval, CRITERIA, Evidence, type Finding, type Gate, type GateId, type SeedId, type Verdict } from "./findings.js";
 export { renderHtml, type HtmlOptions } from "./html.js";
@@ -30,6 +32,7 @@ export { renderTerminalSummary, defaultColor, visibleWidth, formatTable, paint, 
 export { renderHeadsReport, renderHeadsHtml, renderHeadsSummary } from "./heads.js";
 export { renderPositionalHtml, renderPositionalSummary } from "./positional.js";
 export { renderEvalHtml, renderEvalSummary, renderEvalReport, formatNllInterval } from "./eval.js";
+export { renderSftReport, renderSftHtml, renderSftSummary } from "./sft.js";
 export { htmlPage, htmlTable, figure, section, kv, cls, CSS, type HtmlTableOptions } from "./page.js";
 export { lineChart, heatmap, lossCurve, scatterChart, logTicks, linearTicks, viridis, seriesStyle, PALETTE, type LineChartOptions, type HeatmapOptions, type LossCurveOptions } from "./svg.js";
 export { formatNll, formatPpl, formatSeconds, lengthLabel, escapeXml } from "./format.js";
@@ -74,6 +77,11 @@ export async function reportCommand(dir: string, opts: TerminalOptions = {}): Pr
     // an `analyze heads` report: heads.ts renders its page and summary
     const heads = validateHeadsReport(value, file);
     return (await renderHeadsReport(heads, dirname(file), { color: opts.color })).summary;
+  }
+  if (isSftReport(value)) {
+    // an `sft-study` report: sft.ts recomputes its gates and findings and renders the page
+    const r = validateSftReport(value, file);
+    return (await renderSftReport(r, dirname(file), { color: opts.color, writeJson: false })).summary;
   }
   if (isPositionalReport(value)) {
     // an `analyze positional` report: positional.ts renders its page and summary
@@ -202,6 +210,117 @@ export function validateEvalReport(value: unknown, file = "report.json"): EvalRe
   for (const k of ["cells", "computed", "reused", "na", "missing"]) c.int(counts[k], `counts.${k}`);
   c.object(r.timings, "timings");
   return value as EvalReport;
+}
+
+function isSftReport(v: unknown): boolean {
+  return v !== null && typeof v === "object" && (v as { kind?: unknown }).kind === SFT_REPORT_KIND;
+}
+
+/**
+ * The fields the sft-study page, its gates and its findings read (ERR_FORMAT naming the file and
+ * the field): per run and evaluation one exact-match flag, NLL and token count per held-out
+ * example of the task, and the head scores (layers × heads each) when present.
+ */
+export function validateSftReport(value: unknown, file = "report.json"): SftReport {
+  const c = new Check(file);
+  const r = c.object(value, "(top level)");
+  if (r.schema !== 1) c.fail("schema", `1 (a ${SFT_REPORT_KIND} report)`, r.schema);
+  c.string(r.ctxwin, "ctxwin");
+  c.string(r.createdAt, "createdAt");
+  c.oneOf(r.preset, "preset", ["micro", "quick", "standard", "large"] as const);
+  c.int(r.seed, "seed");
+  c.oneOf(r.device, "device", ["cpu", "cuda"] as const);
+  const cfg = c.object(r.config, "config");
+  c.object(cfg.presetSettings, "config.presetSettings");
+  c.string(cfg.tasks, "config.tasks");
+  c.string(cfg.model, "config.model");
+  for (const [k, v] of Object.entries(c.object(cfg.rules, "config.rules"))) c.string(v, `config.rules.${k}`);
+  if (cfg.interrupted !== undefined) c.string(cfg.interrupted, "config.interrupted");
+  const env = c.object(r.environment, "environment");
+  for (const k of ["node", "platform", "cpu"]) c.string(env[k], `environment.${k}`);
+  const m = c.object(r.model, "model");
+  c.string(m.dir, "model.dir");
+  c.string(m.modelType, "model.modelType");
+  c.string(m.tokenizer, "model.tokenizer");
+  c.boolean(m.pretrainedHere, "model.pretrainedHere");
+  c.boolean(m.cached, "model.cached");
+  for (const k of ["layers", "heads", "kvHeads", "hiddenSize", "vocabSize", "parameters"]) c.int(m[k], `model.${k}`);
+  if (m.pretraining !== null) {
+    const p = c.object(m.pretraining, "model.pretraining");
+    for (const k of ["steps", "tokens", "seconds"]) c.number(p[k], `model.pretraining.${k}`);
+    c.measured(p.finalLoss, "model.pretraining.finalLoss");
+    c.array(p.lossCurve, "model.pretraining.lossCurve");
+  }
+  const width = (m.layers as number) * (m.heads as number);
+  const tasks = c.array(r.tasks, "tasks");
+  const evalCount = new Map<string, number>();
+  tasks.forEach((t, i) => {
+    const f = `tasks[${i}]`;
+    const o = c.object(t, f);
+    const name = c.string(o.name, `${f}.name`);
+    c.oneOf(o.kind, `${f}.kind`, ["basic", "complex"] as const);
+    c.array(o.components, `${f}.components`).forEach((x, j) => {
+      c.string(x, `${f}.components[${j}]`);
+      if (!tasks.some((u) => (u as { name?: unknown }).name === x)) c.fail(`${f}.components[${j}]`, "the name of a task of this report", x);
+    });
+    for (const k of ["description", "source"]) c.string(o[k], `${f}.${k}`);
+    c.int(o.train, `${f}.train`);
+    evalCount.set(name, c.int(o.eval, `${f}.eval`));
+    const ex = c.object(o.example, `${f}.example`);
+    c.string(ex.prompt, `${f}.example.prompt`);
+    c.string(ex.response, `${f}.example.response`);
+    const maj = c.object(o.majority, `${f}.majority`);
+    c.string(maj.response, `${f}.majority.response`);
+    c.number(maj.accuracy, `${f}.majority.accuracy`);
+  });
+  c.array(r.runs, "runs").forEach((x, i) => {
+    const o = c.object(x, `runs[${i}]`);
+    const f = typeof o.id === "string" ? `runs[${i}] (${o.id})` : `runs[${i}]`;
+    c.string(o.id, `${f}.id`);
+    c.oneOf(o.arm, `${f}.arm`, ["base", "sft", "budget", "plain", "mix", "mix-equal"] as const);
+    if (o.task !== null) c.string(o.task, `${f}.task`);
+    c.int(o.examples, `${f}.examples`);
+    c.int(o.steps, `${f}.steps`);
+    if (o.seed !== null) c.int(o.seed, `${f}.seed`);
+    if (o.mix !== null) {
+      const mx = c.object(o.mix, `${f}.mix`);
+      c.array(mx.weights, `${f}.mix.weights`).forEach((w, j) => {
+        const wo = c.object(w, `${f}.mix.weights[${j}]`);
+        c.string(wo.task, `${f}.mix.weights[${j}].task`);
+        c.number(wo.weight, `${f}.mix.weights[${j}].weight`);
+      });
+      c.int(mx.steps, `${f}.mix.steps`);
+    }
+    c.measured(o.finalLoss, `${f}.finalLoss`);
+    c.array(o.lossCurve, `${f}.lossCurve`);
+    c.measured(o.seconds, `${f}.seconds`);
+    c.array(o.evals, `${f}.evals`).forEach((e, j) => {
+      const g = `${f}.evals[${j}]`;
+      const eo = c.object(e, g);
+      const task = c.string(eo.task, `${g}.task`);
+      const n = evalCount.get(task);
+      if (n === undefined) c.fail(`${g}.task`, "the name of a task of this report", task);
+      for (const k of ["correct", "nll", "tokens"]) {
+        const a = c.array(eo[k], `${g}.${k}`);
+        if (a.length !== n) c.fail(`${g}.${k}`, `one value per held-out example of ${task} (${n})`, `${a.length} values`);
+        a.forEach((v, q) => (k === "correct" ? c.oneOf(v, `${g}.${k}[${q}]`, [0, 1] as const) : c.number(v, `${g}.${k}[${q}]`)));
+      }
+      if (eo.scores !== null) {
+        const s = c.array(eo.scores, `${g}.scores`);
+        if (s.length !== n) c.fail(`${g}.scores`, `one row per held-out example of ${task} (${n})`, `${s.length} rows`);
+        s.forEach((row, q) => {
+          const rr = c.array(row, `${g}.scores[${q}]`);
+          if (rr.length !== width) c.fail(`${g}.scores[${q}]`, `layers × heads = ${width} values`, `${rr.length} values`);
+          rr.forEach((v, h) => c.number(v, `${g}.scores[${q}][${h}]`));
+        });
+      }
+    });
+  });
+  c.array(r.deviations, "deviations").forEach((d, i) => c.string(d, `deviations[${i}]`));
+  const t = c.object(r.timings, "timings");
+  c.measured(t.totalSeconds, "timings.totalSeconds");
+  for (const [k, v] of Object.entries(c.object(t.stages, "timings.stages"))) c.measured(v, `timings.stages.${k}`);
+  return value as SftReport;
 }
 
 function reportFile(dir: string): string {
