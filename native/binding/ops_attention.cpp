@@ -176,26 +176,34 @@ Napi::Value attention_decode_ragged_fn(const Napi::CallbackInfo& info) {
         const AttentionParams& base = call->prm;
         const size_t es = dtype_size(q->dtype());
         const size_t q_rows = (size_t)base.Tq * base.Hq * base.D, kv_rows = (size_t)base.Tk * base.Hkv * base.D;
-        std::vector<float> lse((size_t)base.Hq * base.Tq);
-        for (size_t b = 0; b < kc.size(); ++b) {
+        const size_t B = kc.size();
+        std::vector<float> lse(B * base.Hq * base.Tq);
+        std::vector<AttentionParams> prms(B, base);
+        std::vector<std::shared_ptr<const ResolvedPositional>> resolved(B);
+        for (size_t b = 0; b < B; ++b) {
           const int len = lengths[b];
           char* kdst = (char*)kc[b]->data() + (size_t)len * base.Hkv * base.D * es;
           char* vdst = (char*)vc[b]->data() + (size_t)len * base.Hkv * base.D * es;
           std::memcpy(kdst, (const char*)kn->data() + b * kv_rows * es, kv_rows * es);
           std::memcpy(vdst, (const char*)vn->data() + b * kv_rows * es, kv_rows * es);
-          AttentionParams prm = base;
+          AttentionParams& prm = prms[b];
           prm.B = 1;
           prm.Tk = len + base.Tk;
           prm.query_offset = len + base.Tk - base.Tq;  // after its own keys
-          std::shared_ptr<const ResolvedPositional> resolved =
-              resolve_positional_cached(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);
+          resolved[b] = resolve_positional_cached(call->pos, prm.Hq, prm.D, prm.Tq, prm.Tk, prm.query_offset);
           prm.q = (const char*)q->data() + b * q_rows * es;
           prm.k = kc[b]->data();
           prm.v = vc[b]->data();
           prm.o = (char*)out->data() + b * q_rows * es;
-          prm.lse = lse.data();
-          q->device()->attention_forward(prm, *resolved);
+          prm.lse = lse.data() + b * base.Hq * base.Tq;
         }
+        std::vector<AttentionParams*> pp(B);
+        std::vector<const ResolvedPositional*> rp(B);
+        for (size_t b = 0; b < B; ++b) {
+          pp[b] = &prms[b];
+          rp[b] = resolved[b].get();
+        }
+        q->device()->attention_forward_many(pp.data(), rp.data(), (int)B);
       });
     });
     return NativeTensor::wrap(info.Env(), out);

@@ -2,7 +2,9 @@
 // items on the thread pool. Portable code only (see attention_kernels.h for why).
 #include "cpu/attention.h"
 
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include "cpu/attention_plan.h"
 #include "cpu/cpu_features.h"
@@ -67,6 +69,23 @@ void attention_forward(const AttentionParams& p) {
     run_items(pool, (int64_t)pl.B * pl.Hq * pl.num_qb, [&](int64_t i, int t) { k.forward_query_block(pl, i, t); });
   }
   release_if_large();
+}
+
+void attention_forward_many(const AttentionParams* const* calls, int n) {
+  for (int i = 0; i < n; ++i) check_attention_params(*calls[i], nullptr);
+  std::lock_guard<std::mutex> lock(g_call_mu);
+  const AttentionKernels& k = active_attention_kernels();
+  ThreadPool& pool = ThreadPool::global();
+  // one workspace per pool thread, kept between calls (small: one sequence's keys each)
+  // (never destroyed, like g_workspace: a queued kernel may run while the process exits)
+  static std::vector<std::unique_ptr<AlignedBuffer>>& spaces = *new std::vector<std::unique_ptr<AlignedBuffer>>();
+  while ((int)spaces.size() < pool.size()) spaces.push_back(std::make_unique<AlignedBuffer>());
+  pool.parallel_for(n, [&](int64_t i, int thread) {
+    PlanStorage storage(*calls[i], nullptr, k, g_tuning, 1, *spaces[thread]);
+    const FlashPlan& pl = storage.plan();
+    for (int64_t j = 0, m = (int64_t)pl.B * pl.Hkv * pl.num_kb; j < m; ++j) k.forward_prepare_kv(pl, j, 0);
+    for (int64_t j = 0, m = (int64_t)pl.B * pl.Hq * pl.num_qb; j < m; ++j) k.forward_query_block(pl, j, 0);
+  });
 }
 
 void attention_backward(const AttentionBwdParams& p) {

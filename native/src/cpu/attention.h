@@ -16,6 +16,11 @@ namespace ctxwin::cpu {
 void attention_forward(const AttentionParams& p);
 void attention_backward(const AttentionBwdParams& p);
 
+// Many small independent forwards (a batching engine's decode step: one per sequence, each with
+// its own keys): spread over the pool one call per thread at a time, each call's work items run
+// serially on its thread (a tiny call would spend more on waking the pool than on its work).
+void attention_forward_many(const AttentionParams* const* calls, int n);
+
 // The SIMD build in use: "avx512", "avx2" or "generic".
 const char* attention_isa();
 

@@ -66,6 +66,10 @@ class CpuDevice final : public Device {
     bind_positional(prm, pos, prm.pos_type);
     cpu::attention_backward(prm);
   }
+  void attention_forward_many(AttentionParams* const* prms, const ResolvedPositional* const* pos, int n) override {
+    for (int i = 0; i < n; ++i) bind_positional(*prms[i], *pos[i], prms[i]->pos_type);
+    cpu::attention_forward_many(prms, n);
+  }
 
   std::string select_variant(const std::string& name) override {
     // Wait for queued kernels: they must not see the variant change under them.

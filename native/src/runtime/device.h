@@ -34,6 +34,11 @@ class Device {
   // Attention. `prm` has shapes/options and tensor pointers filled; `pos` holds the resolved
   // positional arrays in host memory (the device binds or uploads them).
   virtual void attention_forward(AttentionParams& prm, const ResolvedPositional& pos) = 0;
+  // Many independent forwards (one per sequence of a batching engine's step); the default runs
+  // them one after the other.
+  virtual void attention_forward_many(AttentionParams* const* prms, const ResolvedPositional* const* pos, int n) {
+    for (int i = 0; i < n; ++i) attention_forward(*prms[i], *pos[i]);
+  }
   virtual void attention_backward(AttentionBwdParams& prm, const ResolvedPositional& pos) = 0;
 
   // Text for `ctxwin doctor` / backendInfo(): ISA, threads, device name...
