@@ -311,6 +311,28 @@ export interface MapComparison {
   topChanged: { layer: number; head: number; before: number; after: number; delta: number }[];
 }
 
+/** Pearson correlation (NaN when one is constant). */
+export function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += a[i]!;
+    mb += b[i]!;
+  }
+  ma /= n;
+  mb /= n;
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < n; i++) {
+    sab += (a[i]! - ma) * (b[i]! - mb);
+    saa += (a[i]! - ma) ** 2;
+    sbb += (b[i]! - mb) ** 2;
+  }
+  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN;
+}
+
 /** What changed between two maps of the same task (e.g. before and after SFT). */
 export function compareMaps(before: HeadMap, after: HeadMap, opts: { top?: number } = {}): MapComparison {
   const fn = "compareMaps";
@@ -325,16 +347,6 @@ export function compareMaps(before: HeadMap, after: HeadMap, opts: { top?: numbe
     dd += (a[i]! - b[i]!) ** 2;
     bb += b[i]! ** 2;
   }
-  const ma = a.reduce((s, v) => s + v, 0) / n;
-  const mb = b.reduce((s, v) => s + v, 0) / n;
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i]! - ma) * (b[i]! - mb);
-    saa += (a[i]! - ma) ** 2;
-    sbb += (b[i]! - mb) ** 2;
-  }
   const delta = before.map((row, l) => row.map((v, h) => after[l]![h]! - v));
   const top = opts.top ?? 10;
   const topChanged = Array.from({ length: n }, (_, i) => i)
@@ -344,7 +356,7 @@ export function compareMaps(before: HeadMap, after: HeadMap, opts: { top?: numbe
   return {
     delta,
     relativeChange: bb > 0 ? Math.sqrt(dd / bb) : dd > 0 ? Infinity : 0,
-    correlation: saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN,
+    correlation: correlation(a, b),
     giniBefore: gini(before),
     giniAfter: gini(after),
     topChanged,

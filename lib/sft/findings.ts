@@ -44,7 +44,8 @@
  *       seeds of accuracy(mix) − accuracy(plain), same steps and the same complex-task examples,
  *       > 0. Reproduced when every such task is.
  */
-import { decomposeMap, gini } from "../analyze/head_maps.js";
+import { correlation, decomposeMap, gini } from "../analyze/head_maps.js";
+export { correlation };
 import { wilson, type Interval } from "../study/stats.js";
 import { Rng, mixSeed } from "../util/rng.js";
 import type { SftEval, SftFinding, SftGate, SftReport, SftRun, SftVerdict } from "./report_schema.js";
@@ -115,27 +116,6 @@ function norm(a: ArrayLike<number>, b?: ArrayLike<number>): number {
   return Math.sqrt(s);
 }
 
-/** Pearson correlation (NaN when one is constant). */
-export function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0;
-  let mb = 0;
-  for (let i = 0; i < n; i++) {
-    ma += a[i]!;
-    mb += b[i]!;
-  }
-  ma /= n;
-  mb /= n;
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i]! - ma) * (b[i]! - mb);
-    saa += (a[i]! - ma) ** 2;
-    sbb += (b[i]! - mb) ** 2;
-  }
-  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : NaN;
-}
 
 /** 2.5% and 97.5% percentiles of finite values (NaN when none). */
 export function percentileInterval(values: readonly number[], mean: number): Interval {

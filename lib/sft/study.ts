@@ -17,6 +17,7 @@
  * `signal` stops at the next step; the cached base stays, and a partial report.json (config.
  * interrupted says where) holds the runs that finished.
  */
+import { stageTimer } from "../util/stages.js";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -182,15 +183,7 @@ export async function runSftStudy(opts: SftStudyOptions = {}): Promise<SftStudyR
     throw new CtxwinError("ERR_ARG", `${FN}: --model: expected a model directory with config.json, got ${JSON.stringify(opts.model)} (${existsSync(opts.model) ? "no config.json in it" : "no such directory"})`);
   }
 
-  const stages: Record<string, number> = {};
-  const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
-    const st = performance.now();
-    try {
-      return await fn();
-    } finally {
-      stages[stage] = (stages[stage] ?? 0) + (performance.now() - st) / 1000;
-    }
-  };
+  const { stages, timed } = stageTimer();
 
   const runs: SftRun[] = [];
   let tasksInfo: SftTaskInfo[] = [];

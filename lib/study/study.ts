@@ -19,6 +19,7 @@
  * Interruption: `signal` (the CLI aborts it on SIGINT) stops at the next step; models already
  * saved stay cached and a partial report.json (config.interrupted says where) holds what finished.
  */
+import { stageTimer } from "../util/stages.js";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -144,15 +145,7 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
   const W = L / 4;
   const s = preset.ropeFactor;
   const targets = L / 2;
-  const stages: Record<string, number> = {};
-  const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
-    const st = performance.now();
-    try {
-      return await fn();
-    } finally {
-      stages[stage] = (stages[stage] ?? 0) + (performance.now() - st) / 1000;
-    }
-  };
+  const { stages, timed } = stageTimer();
 
   // state gathered for the (possibly partial) report
   const models: StudyModel[] = [];
