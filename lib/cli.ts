@@ -21,7 +21,7 @@ import { PRESET_NAMES, type PresetName } from "./study/presets.js";
 import { runStudy } from "./study/study.js";
 import { renderStudyReport } from "./study/render.js";
 import { reportCommand as renderReportCommand } from "./report/index.js";
-import { parseCommand } from "./util/args.js";
+import { filesAfter, optionError, parseCommand, runOptions } from "./util/args.js";
 import { analyzeCommand, ANALYZE_HELP, ANALYZE_HEADS_HELP, ANALYZE_POSITIONAL_HELP } from "./analyze/command.js";
 import { serveCommand, SERVE_HELP } from "./serve/command.js";
 import { evalCommand, EVAL_HELP } from "./eval/command.js";
@@ -99,42 +99,12 @@ export function parseStudyArgs(args: string[]): StudyArgs | null {
     seed: { type: "string" },
   } as const);
   if (values.help) return null;
-  const bad = (opt: string, expected: string, got: unknown): never => {
-    throw new CtxwinError("ERR_ARG", `study: --${opt}: expected ${expected}, got ${got === undefined ? "nothing" : JSON.stringify(got)}`);
-  };
-  // `--corpus a.txt b.txt c.txt`: the positionals right after --corpus are more corpus files;
-  // a positional anywhere else is a mistake
-  const corpus: string[] = [];
-  let afterCorpus = false;
-  for (const t of tokens ?? []) {
-    if (t.kind === "option") {
-      afterCorpus = t.name === "corpus";
-      if (afterCorpus) {
-        if (t.value === undefined || t.value === "") bad("corpus", "one or more files", t.value);
-        corpus.push(t.value!);
-      }
-    } else if (t.kind === "positional") {
-      if (!afterCorpus) throw new CtxwinError("ERR_ARG", `study: unexpected argument ${JSON.stringify(t.value)}: study takes options only (text files go after --corpus; ctxwin study --help lists the options)`);
-      corpus.push(t.value);
-    } else afterCorpus = false;
-  }
-  const r: StudyArgs = { preset: "quick", corpus, device: "cpu", out: "ctxwin-study", seed: 0 };
+  // `--corpus a.txt b.txt c.txt`: the positionals right after --corpus are more corpus files
+  const corpus = filesAfter("study", "corpus", tokens);
+  const r: StudyArgs = { preset: "quick", corpus, ...runOptions("study", values, "ctxwin-study") };
   if (values.preset !== undefined) {
-    if (!(PRESET_NAMES as readonly string[]).includes(values.preset)) bad("preset", `one of ${PRESET_NAMES.join(", ")}`, values.preset);
+    if (!(PRESET_NAMES as readonly string[]).includes(values.preset)) optionError("study", "preset", `one of ${PRESET_NAMES.join(", ")}`, values.preset);
     r.preset = values.preset as PresetName;
-  }
-  if (values.device !== undefined) {
-    if (values.device !== "cpu" && values.device !== "cuda") bad("device", `"cpu" or "cuda"`, values.device);
-    r.device = values.device as "cpu" | "cuda";
-  }
-  if (values.out !== undefined) {
-    if (values.out === "") bad("out", "a directory", values.out);
-    r.out = values.out;
-  }
-  if (values.seed !== undefined) {
-    const n = Number(values.seed);
-    if (!/^\d+$/.test(values.seed) || !Number.isSafeInteger(n)) bad("seed", "a non-negative integer", values.seed);
-    r.seed = n;
   }
   return r;
 }

@@ -3,8 +3,7 @@
  * is a CtxwinError naming the option; task files are read and checked (file, line, field) before
  * anything runs.
  */
-import { CtxwinError } from "../errors.js";
-import { parseCommand, filesAfter } from "../util/args.js";
+import { filesAfter, optionError, parseCommand, runOptions } from "../util/args.js";
 import { createStageProgress } from "../util/progress.js";
 import { renderSftReport } from "../report/sft.js";
 import { SFT_PRESET_NAMES, type SftPresetName } from "./presets.js";
@@ -45,9 +44,7 @@ export interface SftArgs {
 
 const CMD = "sft-study";
 
-function bad(opt: string, expected: string, got: unknown): never {
-  throw new CtxwinError("ERR_ARG", `${CMD}: --${opt}: expected ${expected}, got ${got === undefined ? "nothing" : JSON.stringify(got)}`);
-}
+const bad = (opt: string, expected: string, got: unknown): never => optionError(CMD, opt, expected, got);
 
 /** Parses `sft-study` options (CtxwinError naming the option on bad ones); null for --help. */
 export function parseSftArgs(args: string[]): SftArgs | null {
@@ -61,7 +58,7 @@ export function parseSftArgs(args: string[]): SftArgs | null {
   } as const);
   if (values.help) return null;
   const tasks = filesAfter(CMD, "tasks", tokens);
-  const r: SftArgs = { preset: "quick", tasks, device: "cpu", out: "ctxwin-sft-study", seed: 0 };
+  const r: SftArgs = { preset: "quick", tasks, ...runOptions(CMD, values, "ctxwin-sft-study") };
   if (values.preset !== undefined) {
     if (!(SFT_PRESET_NAMES as readonly string[]).includes(values.preset)) bad("preset", `one of ${SFT_PRESET_NAMES.join(", ")}`, values.preset);
     r.preset = values.preset as SftPresetName;
@@ -69,19 +66,6 @@ export function parseSftArgs(args: string[]): SftArgs | null {
   if (values.model !== undefined) {
     if (values.model === "") bad("model", "a model directory", values.model);
     r.model = values.model;
-  }
-  if (values.device !== undefined) {
-    if (values.device !== "cpu" && values.device !== "cuda") bad("device", `"cpu" or "cuda"`, values.device);
-    r.device = values.device;
-  }
-  if (values.out !== undefined) {
-    if (values.out === "") bad("out", "a directory", values.out);
-    r.out = values.out;
-  }
-  if (values.seed !== undefined) {
-    const n = Number(values.seed);
-    if (!/^\d+$/.test(values.seed) || !Number.isSafeInteger(n)) bad("seed", "a non-negative integer", values.seed);
-    r.seed = n;
   }
   return r;
 }

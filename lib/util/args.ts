@@ -54,3 +54,27 @@ export function listsAfter(command: string, lists: Record<string, string>, token
   }
   return out;
 }
+
+/** A CtxwinError naming the command's option: `study: --seed: expected …, got "x"`. */
+export function optionError(command: string, option: string, expected: string, got: unknown): never {
+  throw new CtxwinError("ERR_ARG", `${command}: --${option}: expected ${expected}, got ${got === undefined ? "nothing" : JSON.stringify(got)}`);
+}
+
+/** --device, --out and --seed of a command that runs a pipeline (study, sft-study), checked, with defaults. */
+export function runOptions(command: string, values: { device?: string; out?: string; seed?: string }, defaultOut: string): { device: "cpu" | "cuda"; out: string; seed: number } {
+  const r = { device: "cpu" as "cpu" | "cuda", out: defaultOut, seed: 0 };
+  if (values.device !== undefined) {
+    if (values.device !== "cpu" && values.device !== "cuda") optionError(command, "device", `"cpu" or "cuda"`, values.device);
+    r.device = values.device;
+  }
+  if (values.out !== undefined) {
+    if (values.out === "") optionError(command, "out", "a directory", values.out);
+    r.out = values.out;
+  }
+  if (values.seed !== undefined) {
+    const n = Number(values.seed);
+    if (!/^\d+$/.test(values.seed) || !Number.isSafeInteger(n)) optionError(command, "seed", "a non-negative integer", values.seed);
+    r.seed = n;
+  }
+  return r;
+}
