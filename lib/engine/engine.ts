@@ -78,7 +78,6 @@ class Request {
   readonly rng: Rng;
   readonly group: string;
   readonly submitted = performance.now();
-  firstTokenAt = 0;
   lastTokenAt = 0;
   error: Error | null = null;
   #buffer: number[] = [];
@@ -312,14 +311,13 @@ export class Engine {
   /** Ends a request (error: failed or aborted) and frees its cache. Idempotent. */
   #finish(req: Request, error: Error | null): void {
     if (req.state === "done") return;
-    const wasAborted = req.ended && req.error?.message.includes("aborted");
     req.end(error);
     req.state = "done";
     req.cache?.dispose();
     req.cache = null;
     const e = req.error;
     if (!e) this.#stats.completed++;
-    else if (wasAborted || (e instanceof CtxwinError && (e.code === "ERR_ABORTED" || e.code === "ERR_CLOSED"))) this.#stats.aborted++;
+    else if (e instanceof CtxwinError && (e.code === "ERR_ABORTED" || e.code === "ERR_CLOSED")) this.#stats.aborted++;
     else this.#stats.failed++;
   }
 
@@ -414,10 +412,8 @@ export class Engine {
       this.#finish(r, null);
       return;
     }
-    if (r.generated.length === 0) {
-      r.firstTokenAt = now;
-      this.#ttft.add(now - r.submitted);
-    } else this.#perToken.add(now - r.lastTokenAt);
+    if (r.generated.length === 0) this.#ttft.add(now - r.submitted);
+    else this.#perToken.add(now - r.lastTokenAt);
     r.lastTokenAt = now;
     r.generated.push(token);
     r.last = token;
