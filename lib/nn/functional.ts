@@ -440,6 +440,45 @@ export function attention(q: Variable, k: Variable, v: Variable, opts: Attention
   return outVar;
 }
 
+/**
+ * Attention over the real tokens (the fused kernel, as `attention`) merged with a gated prefix
+ * (adaptive prefix tuning): prefix token p's key and value are scaled, for every query, by
+ * λ·sigmoid(gateLogits[b, t, p]) and attended exactly beside the fused attention, the two merged
+ * through their log-sum-exp (lib/ops/gated_prefix.ts). q [B, T, Hq, D], k/v [B, Tk, Hkv, D] (no
+ * prefix in them, opts.prefixKeys 0), keys/values [P, Hkv, D], gateLogits [B, T or 1, P],
+ * lambda [1]. The backward runs the prefix part's backward, then the fused attention's with the
+ * lse gradient it produced. The prefix part sees q as given: positional "none" only (the caller
+ * checks).
+ */
+export function gatedPrefixAttention(
+  q: Variable,
+  k: Variable,
+  v: Variable,
+  keys: Variable,
+  values: Variable,
+  gateLogits: Variable,
+  lambda: Variable,
+  opts: AttentionOptions = {},
+): Variable {
+  const real = attentionWithLse(q.value, k.value, v.value, opts);
+  const softmaxScale = opts.softmaxScale ?? 1 / Math.sqrt(q.shape[3]!);
+  const parts = () => ({ q: q.value, keys: keys.value, values: values.value, gate: gateLogits.value, lambda: lambda.value, out: real.out, lse: real.lse });
+  const merged = ops.gatedPrefixAttention(parts(), { softmaxScale });
+  const outVar: Variable = emit("gatedPrefixAttention", [q, k, v, keys, values, gateLogits, lambda], merged.out, (g, ctx) => {
+    const gp = ops.gatedPrefixAttentionBackward(parts(), { out: outVar.value, lse: mergedLse }, g, { softmaxScale });
+    const ga = attentionBackward(q.value, k.value, v.value, gp.dOut, opts, { out: real.out, lse: real.lse, dLse: gp.dLse });
+    gp.dOut.dispose();
+    gp.dLse.dispose();
+    const dq = ops.add(gp.dq, ga.dq);
+    gp.dq.dispose();
+    ga.dq.dispose();
+    const grads = [dq, ga.dk, ga.dv, gp.dKeys, gp.dValues, gp.dGate, gp.dLambda];
+    return grads.map((t, i) => (ctx.needs(i) ? t : (t.dispose(), null)));
+  }, { save: [q, k, v, keys, values, gateLogits, lambda], aux: [real.out, real.lse, merged.lse], saveOutputs: [0] });
+  const mergedLse = merged.lse;
+  return outVar;
+}
+
 // ---------------------------------------------------------------- loss
 
 export interface CrossEntropyOptions {

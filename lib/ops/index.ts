@@ -13,3 +13,4 @@ export { add, mul, scale, addBias, fill } from "./elementwise.js";
 export { sumRows, sum, sumsq, globalNorm } from "./reduce.js";
 export { concat, slice, copyInto, leading } from "./shape.js";
 export { adamw, type AdamWOptions } from "./optim.js";
+export { gatedPrefixAttention, gatedPrefixAttentionBackward, type GatedPrefixInputs, type GatedPrefixGrads } from "./gated_prefix.js";
