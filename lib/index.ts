@@ -124,6 +124,7 @@ export {
 } from "./models/index.js";
 export { generate, generateAll, perplexity, type GenerateOptions, type PerplexityOptions, type PerplexityResult } from "./infer/index.js";
 export { addLora, mergeLora, removeLora, addPrefix, prefixParameters, type LoraOptions, type PrefixOptions } from "./peft/index.js";
+export { addApt, aptParameters, aptInfo, meanAptGates, saveAptAdapter, loadAptAdapter, type AptOptions, type AptModel, type GateBatch } from "./peft/index.js";
 
 // File formats.
 export {

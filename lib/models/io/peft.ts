@@ -510,7 +510,8 @@ function sortedJson(o: Json): string {
   return `${JSON.stringify(out, null, 2)}\n`;
 }
 
-async function writeAdapterFiles(fn: string, dir: string, config: Json, tensors: Map<string, { data: Float32Array; shape: readonly number[]; dtype: FloatDtype }>): Promise<void> {
+/** adapter_config.json + adapter_model.safetensors, staged together (nothing changes on failure). */
+export async function writeAdapterFiles(fn: string, dir: string, config: Json, tensors: Map<string, { data: Float32Array; shape: readonly number[]; dtype: FloatDtype }>): Promise<void> {
   await mkdir(dir, { recursive: true });
   const cfgBytes = Buffer.from(sortedJson(config), "utf8");
   const writeWeights = safetensorsWriter(tensors, { format: "pt" }, fn);
