@@ -7,7 +7,7 @@ export { runOp, type OpAttrs } from "./run.js";
 export { matmul, type MatmulOptions } from "./matmul.js";
 export { embedding, embeddingBackward } from "./embedding.js";
 export { rmsnorm, rmsnormBackward, layernorm, layernormBackward } from "./norms.js";
-export { swiglu, swigluBackward, geluTanh, geluTanhBackward } from "./activations.js";
+export { swiglu, swigluBackward, geluTanh, geluTanhBackward, geluErf, geluErfBackward, tanh, tanhBackward } from "./activations.js";
 export { softmax, softmaxCrossEntropy, type SoftmaxCrossEntropyOptions } from "./softmax.js";
 export { add, mul, scale, addBias, fill } from "./elementwise.js";
 export { sumRows, sum, sumsq, globalNorm } from "./reduce.js";
