@@ -13,6 +13,8 @@ import { Parameter } from "../nn/autograd.js";
 import { randomInit } from "../nn/init.js";
 import { checkSeed } from "../util/rng.js";
 import { Linear } from "../nn/layers.js";
+import type { Tensor } from "../tensor.js";
+import { loraScale } from "../models/io/peft.js";
 import { peftTarget, type PeftModel } from "./target.js";
 
 export interface LoraOptions {
@@ -85,6 +87,29 @@ export function addLora(model: PeftModel, opts: LoraOptions): Parameter[] {
   for (const [, p] of target.headParameters) p.unfreeze();
   loraInfo.set(model, { r: opts.r, alpha, scale, targetModules: [...opts.targetModules], useRslora: opts.useRslora ?? false, modules });
   return params;
+}
+
+/**
+ * Attaches given LoRA weights (e.g. a loaded PEFT adapter) unmerged: module HF name → A [r, in],
+ * B [out, r] (the model takes them over) and scale; records the configuration as addLora does.
+ * Freezes nothing.
+ */
+export function attachLoraWeights(
+  model: PeftModel,
+  weights: Map<string, { A: Tensor; B: Tensor; scale: number }>,
+  meta: { r: number; alpha: number; useRslora: boolean; targetModules: string[] },
+): void {
+  const fn = "attachLoraWeights";
+  if (loraInfo.has(model)) throw new CtxwinError("ERR_ARG", `${fn}: model: already has LoRA adapters (mergeLora or removeLora first)`);
+  const all = peftTarget(model).linears;
+  const modules = new Map<string, Linear[]>();
+  for (const [hf, w] of weights) {
+    const linears = all.get(hf);
+    if (!linears || linears.length !== 1) throw new CtxwinError("ERR_ARG", `${fn}: weights: expected names of single Linear modules, got ${JSON.stringify(hf)}`);
+    linears[0]!.attachLora(w.A, w.B, w.scale);
+    modules.set(hf, linears);
+  }
+  loraInfo.set(model, { r: meta.r, alpha: meta.alpha, scale: loraScale(meta.alpha, meta.r, meta.useRslora), targetModules: [...meta.targetModules], useRslora: meta.useRslora, modules });
 }
 
 /** Merges every attached adapter into its weight (W += scale·B·A) and removes the adapters. */
