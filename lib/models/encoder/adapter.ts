@@ -112,7 +112,9 @@ function checkHead(model: Encoder, dir: string, saved: Map<string, TensorData>):
 /**
  * Applies an adapter directory to a freshly loaded encoder: PEFT LoRA (attached unmerged, so it
  * trains on and saves back), PEFT PREFIX_TUNING (with or without projection: the stored
- * prompt_embeddings), or CTXWIN_PREFIX (per-layer lengths); head weights from modules_to_save.
+ * prompt_embeddings, i.e. the MLP's output; the MLP itself is not in PEFT's files, so the loaded
+ * prefix is a plain one and saves back with prefix_projection false), or CTXWIN_PREFIX (per-layer
+ * lengths); head weights from modules_to_save.
  */
 export async function applyEncoderAdapter(model: Encoder, dir: string, fn = "loadEncoder"): Promise<void> {
   const target = peftTarget(model);
@@ -132,18 +134,21 @@ export async function applyEncoderAdapter(model: Encoder, dir: string, fn = "loa
     return;
   }
   const a = await readAdapter(dir, fn);
+  // every check before the first change: a refused adapter leaves the model as it was
+  if (a.type === "prefix") expectDims(a.config.numLayers, a.config.numKvHeads, a.config.headDim);
+  else {
+    const missing = [...a.modules.keys()].filter((m) => !target.linears.has(m));
+    if (missing.length) {
+      throw new CtxwinError("ERR_FORMAT", `${fn}: ${dir}: modules: expected Linear modules of the model (e.g. ${[...target.linears.keys()][0]}), got ${missing.length} it does not have (${missing.slice(0, 4).join(", ")})`);
+    }
+  }
   const head = checkHead(model, dir, a.modulesToSave);
   if (a.type === "prefix") {
-    expectDims(a.config.numLayers, a.config.numKvHeads, a.config.headDim);
     for (let l = 0; l < L; l++) {
       const kv = a.prefixKeyValues(l);
       target.attentions[l]!.setPrefix(tensorFor(model, kv.keys), tensorFor(model, kv.values));
     }
   } else {
-    const missing = [...a.modules.keys()].filter((m) => !target.linears.has(m));
-    if (missing.length) {
-      throw new CtxwinError("ERR_FORMAT", `${fn}: ${dir}: modules: expected Linear modules of the model (e.g. ${[...target.linears.keys()][0]}), got ${missing.length} it does not have (${missing.slice(0, 4).join(", ")})`);
-    }
     attachLoraWeights(
       model,
       new Map([...a.modules].map(([m, w]) => [m, { A: tensorFor(model, w.A), B: tensorFor(model, w.B), scale: w.scale }])),
