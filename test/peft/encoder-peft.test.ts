@@ -348,8 +348,13 @@ describe("errors", () => {
     addPrefix(model, { numVirtualTokens: 2 });
     expect(() => addPrefix(model, { numVirtualTokens: 2 })).toThrow(/addPrefix: model: already has a prefix/);
     model.dispose();
-    const lm = createModel({ family: "llama", vocabSize: 16, hiddenSize: 8, numLayers: 1, numHeads: 2 }, { device: "cpu" });
+    const lm = createModel({ family: "llama", vocabSize: 16, hiddenSize: 8, numLayers: 2, numHeads: 2 }, { device: "cpu" });
     expect(() => addPrefix(lm, { numVirtualTokens: 2, projection: { hiddenSize: 4 } })).toThrow(/addPrefix: projection: expected an Encoder/);
+    addPrefix(lm, { numVirtualTokens: [1, 3] });
+    expect(layerPrefixLengths(lm)).toEqual([1, 3]);
+    const lmDir = path.join(tmp, "lm-per-layer");
+    await expect(saveAdapter(lm, lmDir)).rejects.toMatchObject({ code: "ERR_ARG", message: expect.stringMatching(/saveAdapter: model: expected one prefix length in every layer .*got per-layer lengths \[1,3\]/) });
+    await expect(stat(lmDir)).rejects.toMatchObject({ code: "ENOENT" });
     lm.dispose();
   });
 
