@@ -218,13 +218,14 @@ describe("prefix tuning on encoders", () => {
     model.dispose();
   });
 
-  for (const [name, lengths] of [
-    ["bert-tokcls", 3],
-    ["roberta-seqcls", [2, 5]],
+  for (const [name, prefix] of [
+    ["bert-tokcls", { numVirtualTokens: 3 }],
+    ["roberta-seqcls", { numVirtualTokens: [2, 5] }],
+    ["roberta-seqcls", { numVirtualTokens: 4, projection: { hiddenSize: 5 } }],
   ] as const) {
-    it(`${name}, numVirtualTokens ${JSON.stringify(lengths)}: a padded batch gives each sequence's unpadded logits`, async () => {
+    it(`${name}, ${JSON.stringify(prefix)}: a padded batch gives each sequence's unpadded logits`, async () => {
       const model = await base(name);
-      addPrefix(model, { numVirtualTokens: lengths, seed: 8 });
+      addPrefix(model, { ...prefix, seed: 8 });
       const pad = name.startsWith("roberta") ? 1 : 0;
       const lens = [9, 4, 6];
       const { ids, T } = randomBatch(9, lens, pad);
