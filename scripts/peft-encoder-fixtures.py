@@ -96,6 +96,8 @@ def make(out):
         cfgp = os.path.join(d, "adapter_config.json")
         c = json.load(open(cfgp))
         c["base_model_name_or_path"] = name
+        if isinstance(c.get("target_modules"), list):  # peft keeps a set: its order varies run to run
+            c["target_modules"] = sorted(c["target_modules"])
         json.dump(c, open(cfgp, "w"), indent=2, sort_keys=True)
         loaded = PeftModel.from_pretrained(base_model(name), d)
         lg = logits(loaded, name)
