@@ -242,9 +242,15 @@ export class Attention extends Module {
   readonly k: Linear;
   readonly v: Linear;
   readonly o: Linear;
-  /** Prefix-tuning keys/values [1, P, Hkv, D] (see setPrefix), or null. */
-  prefixKeys: Parameter | null = null;
-  prefixValues: Parameter | null = null;
+  /**
+   * The keys/values this layer prepends, [1, P, Hkv, D], or null: its own parameters (setPrefix),
+   * or Variables lent for one forward by whoever computes them (usePrefix, e.g. an MLP-
+   * reparameterised prefix).
+   */
+  prefixKeys: Variable | null = null;
+  prefixValues: Variable | null = null;
+  /** True while prefixKeys/prefixValues are registered parameters of this module (setPrefix). */
+  #ownsPrefix = false;
   /**
    * Adaptive prefix tuning gates (setGates), or null: with them the prefix is not prepended but
    * attended beside the real tokens with every (token, prefix token) pair's key and value scaled
@@ -279,13 +285,14 @@ export class Attention extends Module {
    * parameters "prefix_keys" / "prefix_values"; null removes (and disposes) them.
    */
   setPrefix(keys: Tensor | null, values: Tensor | null = null): void {
-    if (this.prefixKeys) {
+    if (this.prefixKeys && this.#ownsPrefix) {
       this.unregister("prefix_keys");
       this.unregister("prefix_values");
-      this.prefixKeys.dispose();
-      this.prefixValues!.dispose();
-      this.prefixKeys = this.prefixValues = null;
+      (this.prefixKeys as Parameter).dispose();
+      (this.prefixValues as Parameter).dispose();
     }
+    this.prefixKeys = this.prefixValues = null;
+    this.#ownsPrefix = false;
     if (!keys) return;
     if (!values) throw new CtxwinError("ERR_ARG", "Attention.setPrefix: values: expected a Tensor with the keys' shape, got null");
     const want = (t: Tensor, what: string): Tensor => {
@@ -303,6 +310,21 @@ export class Attention extends Module {
     if (k.shape[1] !== v.shape[1]) throw new CtxwinError("ERR_SHAPE", `Attention.setPrefix: values: expected ${k.shape[1]} positions (as keys), got ${v.shape[1]}`);
     this.prefixKeys = this.param("prefix_keys", k);
     this.prefixValues = this.param("prefix_values", v);
+    this.#ownsPrefix = true;
+  }
+
+  /**
+   * Lends this layer prefix keys/values [1, P, Hkv, D] for the forwards until the next call
+   * (the caller owns them and keeps them alive meanwhile; null ends the loan). Gradients flow back
+   * into whatever computed them. Not with parameters of its own (setPrefix(null) first).
+   */
+  usePrefix(keys: Variable | null, values: Variable | null = null): void {
+    if (this.#ownsPrefix) throw new CtxwinError("ERR_ARG", "Attention.usePrefix: expected a layer without prefix parameters of its own (setPrefix(null) first)");
+    if (keys && (!values || keys.shape.length !== 4 || keys.shape[0] !== 1 || keys.shape[2] !== this.kvHeads || keys.shape[3] !== this.headDim || values.shape.join() !== keys.shape.join())) {
+      throw new CtxwinError("ERR_SHAPE", `Attention.usePrefix: keys, values: expected two Variables of shape [1, P, ${this.kvHeads}, ${this.headDim}], got [${keys.shape.join(", ")}] and ${values ? `[${values.shape.join(", ")}]` : "null"}`);
+    }
+    this.prefixKeys = keys;
+    this.prefixValues = keys ? values : null;
   }
 
   /**

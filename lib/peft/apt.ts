@@ -30,16 +30,16 @@ import { CtxwinError, show } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import { noGrad, type Parameter } from "../nn/autograd.js";
 import type { Attention } from "../nn/attention.js";
-import type { Module } from "../nn/module.js";
 import { CausalLM } from "../models/causal_lm.js";
 import { Encoder } from "../models/encoder/model.js";
 import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, writeAdapterFiles } from "../models/io/peft.js";
 import { readSafetensorsHeader, readTensor } from "../models/io/safetensors.js";
 import { Rng, checkSeed } from "../util/rng.js";
+import { peftTarget, type PeftModel } from "./target.js";
 import { readFile } from "node:fs/promises";
 
-/** The models APT attaches to. */
-export type AptModel = Encoder | CausalLM;
+/** The models APT attaches to (those LoRA and prefix tuning attach to). */
+export type AptModel = PeftModel;
 
 export interface AptOptions {
   /** Prefix length, the same in every layer or one per layer (the variable-prefix probe). */
@@ -58,16 +58,11 @@ export interface AptOptions {
 }
 
 /** The attention module of every layer, in order. */
-function attentionModules(model: AptModel): Attention[] {
-  if (model instanceof Encoder) return model.layers.items.map((l) => l.attn);
-  if (model instanceof CausalLM) return model.blocks.items.map((b) => b.attn);
-  throw new CtxwinError("ERR_ARG", `addApt: model: expected an Encoder (loadEncoder / createEncoder) or a CausalLM, got ${show(model)}`);
-}
-
-/** A classification head's modules (kept trainable when the base is frozen). */
-function headModules(model: AptModel): Module[] {
-  if (model instanceof Encoder) return [model.classifier, model.classifierDense].filter((m): m is NonNullable<typeof m> => m !== null);
-  return [];
+function attentionModules(model: AptModel): readonly Attention[] {
+  if (!(model instanceof Encoder) && !(model instanceof CausalLM)) {
+    throw new CtxwinError("ERR_ARG", `addApt: model: expected an Encoder (loadEncoder / createEncoder) or a CausalLM, got ${show(model)}`);
+  }
+  return peftTarget(model).attentions;
 }
 
 function checkPositional(fn: string, model: AptModel): void {
@@ -120,7 +115,7 @@ export function addApt(model: AptModel, opts: AptOptions): Parameter[] {
     const d = a.q.inFeatures;
     a.setGates(Tensor.from(rng.normals(P * d, gateStd), [P, d], topts), Tensor.from(Float32Array.of(lambdaInit), [1], topts), { pooled: gate === "pooled" });
   });
-  for (const m of headModules(model)) m.unfreeze();
+  for (const [, p] of peftTarget(model).headParameters) p.unfreeze();
   const params = aptParameters(model);
   for (const p of params) p.unfreeze();
   return params;
@@ -129,7 +124,7 @@ export function addApt(model: AptModel, opts: AptOptions): Parameter[] {
 /** The APT parameters (per layer: prefix keys, prefix values, gate W, λ); [] without APT. */
 export function aptParameters(model: AptModel): Parameter[] {
   const out: Parameter[] = [];
-  for (const a of attentionModules(model)) if (a.gates) out.push(a.prefixKeys!, a.prefixValues!, a.gates.weight, a.gates.lambda);
+  for (const a of attentionModules(model)) if (a.gates) out.push(a.prefixKeys as Parameter, a.prefixValues as Parameter, a.gates.weight, a.gates.lambda);
   return out;
 }
 
@@ -201,8 +196,8 @@ export async function saveAptAdapter(model: AptModel, dir: string, opts: { baseM
   for (let i = 0; i < attns.length; i++) {
     const a = attns[i]!;
     const P = a.prefixLength;
-    await put(`layers.${i}.prefix_keys`, a.prefixKeys!, [P, a.kvHeads, a.headDim]);
-    await put(`layers.${i}.prefix_values`, a.prefixValues!, [P, a.kvHeads, a.headDim]);
+    await put(`layers.${i}.prefix_keys`, a.prefixKeys as Parameter, [P, a.kvHeads, a.headDim]);
+    await put(`layers.${i}.prefix_values`, a.prefixValues as Parameter, [P, a.kvHeads, a.headDim]);
     await put(`layers.${i}.gate`, a.gates!.weight);
     await put(`layers.${i}.lambda`, a.gates!.lambda);
   }
