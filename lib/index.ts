@@ -153,6 +153,10 @@ export {
   byteTokenizer,
   BpeTokenizer,
   DecodeStream,
+  WordPieceModel,
+  encodePair,
+  specialTokenIds,
+  type SpecialTokenIds,
   type Tokenizer,
   type TrainBpeOptions,
 } from "./models/tokenizer/index.js";
