@@ -131,6 +131,17 @@ export {
 } from "./models/index.js";
 export { generate, generateAll, perplexity, type GenerateOptions, type PerplexityOptions, type PerplexityResult } from "./infer/index.js";
 export { addLora, mergeLora, removeLora, addPrefix, prefixParameters, type LoraOptions, type PrefixOptions } from "./peft/index.js";
+// A backbone for PEFT when the user has none: a small BERT pretrained by masked language modelling, cached.
+export {
+  pretrainEncoder,
+  trainEncoderTokenizer,
+  resolvePretrainOptions,
+  PRETRAIN_PRESETS,
+  PRETRAIN_VERSION,
+  type PretrainEncoderOptions,
+  type PretrainEncoderResult,
+  type PretrainSizes,
+} from "./peft/backbone.js";
 
 // File formats.
 export {
