@@ -286,3 +286,25 @@ export {
   type TaggingExample,
   type SuperGlueTask,
 } from "./tasks/data.js";
+export {
+  inputCodec,
+  labelMap,
+  encodeClassification,
+  encodeTagging,
+  wordPredictions,
+  type InputCodec,
+  type LabelMap,
+  type EncodedTask,
+  type EncodedSequence,
+  type EncodedTagged,
+} from "./tasks/encode.js";
+export {
+  trainClassifier,
+  evaluateClassifier,
+  type ClassifierModel,
+  type ClassifierInputs,
+  type TrainClassifierOptions,
+  type TrainClassifierResult,
+  type SequenceScores,
+  type TokenScores,
+} from "./tasks/train.js";
