@@ -269,6 +269,24 @@ export {
 } from "./sft/index.js";
 export { renderSftReport } from "./report/sft.js";
 
+// `ctxwin peft` (seed 004): APT vs P-tuning v2, LoRA and full fine-tuning on encoders.
+export {
+  runPeftStudy,
+  getPeftPreset,
+  PEFT_PRESETS,
+  computePeftFindings,
+  variableLengths,
+  type PeftStudyOptions,
+  type PeftStudyResult,
+  type PeftPreset,
+  type PeftPresetName,
+  type PeftReport,
+  type PeftCell,
+  type PeftFinding,
+  type PeftParts,
+} from "./peftstudy/index.js";
+export { renderPeftReport } from "./report/peft.js";
+
 // The batching engine: one model, many concurrent generations (continuous batching).
 export { Engine, createEngine, type EngineOptions, type EngineGenerateOptions, type EngineStats, type LatencySummary } from "./engine/index.js";
 
