@@ -174,7 +174,9 @@ export function attentionWithLse(q: Tensor, k: Tensor, v: Tensor, opts?: Attenti
 
 /**
  * Gradients of sum(attention(q, k, v) ∘ dOut) with respect to the raw q, k, v (before rotation).
- * `forward` (from attentionWithLse) skips recomputing the forward.
+ * `forward` (from attentionWithLse) skips recomputing the forward; `forward.dLse` [B, Hq, Tq]
+ * (f32) adds sum(lse ∘ dLse) to what is differentiated, for callers that merge this attention
+ * with another through their log-sum-exp (gated prefixes, split-KV).
  */
 export function attentionBackward(
   q: Tensor,
@@ -182,7 +184,7 @@ export function attentionBackward(
   v: Tensor,
   dOut: Tensor,
   opts?: AttentionOptions,
-  forward?: { out: Tensor; lse: Tensor },
+  forward?: { out: Tensor; lse: Tensor; dLse?: Tensor },
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const fn = "attentionBackward";
   const c = checkCall(fn, q, k, v, opts);
@@ -195,8 +197,10 @@ export function attentionBackward(
   if (dOut.dtype !== q.dtype) argError("ERR_DTYPE", fn, "dOut", `dtype "${q.dtype}" (as q)`, dOut.dtype);
   const out = forward ? forward.out.handle(fn, "forward.out") : null;
   const lse = forward ? forward.lse.handle(fn, "forward.lse") : null;
+  const dLse = forward?.dLse ? forward.dLse.handle(fn, "forward.dLse") : null;
+  if (forward?.dLse && forward.dLse.device !== q.device) argError("ERR_DEVICE", fn, "forward.dLse", `device "${q.device}" (as q)`, forward.dLse.device);
   const addon = backend(q.device);
-  const [dq, dk, dv] = callNative(() => addon.attentionBackward(c.q, c.k, c.v, dh, c.opts, out, lse));
+  const [dq, dk, dv] = callNative(() => addon.attentionBackward(c.q, c.k, c.v, dh, c.opts, out, lse, dLse));
   return {
     dq: Tensor.fromNative(dq, q.shape, q.dtype, q.device),
     dk: Tensor.fromNative(dk, k.shape, k.dtype, k.device),

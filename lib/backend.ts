@@ -82,6 +82,7 @@ export interface NativeAddon {
     opts: NativeAttentionOptions,
     out?: NativeTensor | null,
     lse?: NativeTensor | null,
+    dLse?: NativeTensor | null,
   ): [NativeTensor, NativeTensor, NativeTensor];
   /** Every op registered in native/src/ops (see lib/ops/run.ts). */
   runOp(name: string, inputs: (NativeTensor | null)[], attrs: object): [NativeTensor, number[], string][];

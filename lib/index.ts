@@ -123,7 +123,22 @@ export {
   type HeadForwardOptions,
 } from "./models/index.js";
 export { generate, generateAll, perplexity, type GenerateOptions, type PerplexityOptions, type PerplexityResult } from "./infer/index.js";
-export { addLora, mergeLora, removeLora, addPrefix, prefixParameters, type LoraOptions, type PrefixOptions } from "./peft/index.js";
+export {
+  addLora,
+  mergeLora,
+  removeLora,
+  addPrefix,
+  removePrefix,
+  prefixParameters,
+  promptEmbeddings,
+  layerPrefixLengths,
+  parameterCounts,
+  type LoraOptions,
+  type PrefixOptions,
+  type PeftModel,
+  type ParameterCounts,
+} from "./peft/index.js";
+export { addApt, aptParameters, aptInfo, meanAptGates, saveAptAdapter, loadAptAdapter, type AptOptions, type AptModel, type GateBatch } from "./peft/index.js";
 
 // File formats.
 export {

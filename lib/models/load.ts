@@ -104,6 +104,9 @@ export async function loadModel(dir: string, opts: LoadModelOptions = {}): Promi
   }
   const adapter = opts.adapter !== undefined ? await readAdapter(opts.adapter, fn) : null;
   if (adapter?.type === "prefix") checkPrefixAdapter(adapter.config, arch, adapter.dir);
+  if (adapter?.type === "prefix" && adapter.modulesToSave.size > 0) {
+    throw new CtxwinError("ERR_FORMAT", `${fn}: ${adapter.dir}: modules_to_save: expected no head weights for a decoder language model, got ${[...adapter.modulesToSave.keys()].join(", ")} (a classification adapter: load its encoder with loadEncoder(dir, { adapter }))`);
+  }
   const specs = weightSpecs(arch);
   const tensors = await readWeights(ckpt, arch, specs, adapter?.type === "lora" ? adapter : null, device, dtype);
   let model: CausalLM;

@@ -19,6 +19,7 @@ import { getLoraInfo } from "../peft/lora.js";
 import { promptEmbeddings } from "../peft/prefix.js";
 import { Encoder } from "./encoder/model.js";
 import { saveEncoder } from "./encoder/load.js";
+import { saveEncoderAdapter, type SaveEncoderAdapterOptions } from "./encoder/adapter.js";
 
 export interface SaveModelOptions {
   /** Stored dtype; default: the model's dtype. */
@@ -109,10 +110,13 @@ export async function saveCausalLM(
 /**
  * Saves the model's trainable adapter in PEFT layout: LoRA (attached with addLora) or prefix tuning
  * (addPrefix / a loaded PREFIX_TUNING adapter). LoRA adapters loaded by loadModel are merged and
- * cannot be saved separately.
+ * cannot be saved separately. Encoders: lib/models/encoder/adapter.ts (PEFT's layout with the
+ * head as modules_to_save; per-layer prefix lengths need { format: "ctxwin" }).
  */
-export async function saveAdapter(model: CausalLM, dir: string, opts: { baseModelNameOrPath?: string } = {}): Promise<void> {
+export async function saveAdapter(model: CausalLM | Encoder, dir: string, opts: SaveEncoderAdapterOptions = {}): Promise<void> {
   const fn = "saveAdapter";
+  if (model instanceof Encoder) return saveEncoderAdapter(model, dir, opts);
+  if (opts.format !== undefined && opts.format !== "peft") throw new CtxwinError("ERR_ARG", `${fn}: opts.format: expected "peft" for a CausalLM, got ${JSON.stringify(opts.format)}`);
   const lora = getLoraInfo(model);
   const arch = model.config;
   if (lora) {
@@ -141,6 +145,9 @@ export async function saveAdapter(model: CausalLM, dir: string, opts: { baseMode
     return;
   }
   if (model.prefixLength > 0) {
+    if (new Set(model.blocks.items.map((b) => b.attn.prefixLength)).size > 1) {
+      throw new CtxwinError("ERR_ARG", `${fn}: model: expected one prefix length in every layer (PEFT's PREFIX_TUNING layout), got per-layer lengths ${JSON.stringify(model.blocks.items.map((b) => b.attn.prefixLength))}`);
+    }
     const pe = await promptEmbeddings(model);
     await writePrefixAdapter(dir, {
       numVirtualTokens: model.prefixLength,

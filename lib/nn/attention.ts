@@ -16,7 +16,7 @@ import { Tensor } from "../tensor.js";
 import { attention as attentionOp, attentionDecodeRagged, type AttentionOptions } from "../attention.js";
 import type { Positional } from "../positional.js";
 import * as ops from "../ops/index.js";
-import { activeTape, Parameter, tidy, Variable } from "./autograd.js";
+import { activeTape, constant, Parameter, tidy, Variable } from "./autograd.js";
 import * as F from "./functional.js";
 import { Builder } from "./init.js";
 import { Linear } from "./layers.js";
@@ -242,9 +242,23 @@ export class Attention extends Module {
   readonly k: Linear;
   readonly v: Linear;
   readonly o: Linear;
-  /** Prefix-tuning keys/values [1, P, Hkv, D] (see setPrefix), or null. */
-  prefixKeys: Parameter | null = null;
-  prefixValues: Parameter | null = null;
+  /**
+   * The keys/values this layer prepends, [1, P, Hkv, D], or null: its own parameters (setPrefix),
+   * or Variables lent for one forward by whoever computes them (usePrefix, e.g. an MLP-
+   * reparameterised prefix).
+   */
+  prefixKeys: Variable | null = null;
+  prefixValues: Variable | null = null;
+  /** True while prefixKeys/prefixValues are registered parameters of this module (setPrefix). */
+  #ownsPrefix = false;
+  /**
+   * Adaptive prefix tuning gates (setGates), or null: with them the prefix is not prepended but
+   * attended beside the real tokens with every (token, prefix token) pair's key and value scaled
+   * by λ·sigmoid(x·Wᵀ) (F.gatedPrefixAttention); x is this module's input.
+   */
+  gates: AttentionGates | null = null;
+  /** Called with every forward's gate logits [B, T or 1, P] (analysis: meanAptGates). */
+  onGateLogits: ((logits: Tensor, keyLengths: readonly number[] | undefined) => void) | null = null;
 
   constructor(b: Builder, cfg: AttentionConfig) {
     super();
@@ -271,13 +285,14 @@ export class Attention extends Module {
    * parameters "prefix_keys" / "prefix_values"; null removes (and disposes) them.
    */
   setPrefix(keys: Tensor | null, values: Tensor | null = null): void {
-    if (this.prefixKeys) {
+    if (this.prefixKeys && this.#ownsPrefix) {
       this.unregister("prefix_keys");
       this.unregister("prefix_values");
-      this.prefixKeys.dispose();
-      this.prefixValues!.dispose();
-      this.prefixKeys = this.prefixValues = null;
+      (this.prefixKeys as Parameter).dispose();
+      (this.prefixValues as Parameter).dispose();
     }
+    this.prefixKeys = this.prefixValues = null;
+    this.#ownsPrefix = false;
     if (!keys) return;
     if (!values) throw new CtxwinError("ERR_ARG", "Attention.setPrefix: values: expected a Tensor with the keys' shape, got null");
     const want = (t: Tensor, what: string): Tensor => {
@@ -295,6 +310,47 @@ export class Attention extends Module {
     if (k.shape[1] !== v.shape[1]) throw new CtxwinError("ERR_SHAPE", `Attention.setPrefix: values: expected ${k.shape[1]} positions (as keys), got ${v.shape[1]}`);
     this.prefixKeys = this.param("prefix_keys", k);
     this.prefixValues = this.param("prefix_values", v);
+    this.#ownsPrefix = true;
+  }
+
+  /**
+   * Lends this layer prefix keys/values [1, P, Hkv, D] for the forwards until the next call
+   * (the caller owns them and keeps them alive meanwhile; null ends the loan). Gradients flow back
+   * into whatever computed them. Not with parameters of its own (setPrefix(null) first).
+   */
+  usePrefix(keys: Variable | null, values: Variable | null = null): void {
+    if (this.#ownsPrefix) throw new CtxwinError("ERR_ARG", "Attention.usePrefix: expected a layer without prefix parameters of its own (setPrefix(null) first)");
+    if (keys && (!values || keys.shape.length !== 4 || keys.shape[0] !== 1 || keys.shape[2] !== this.kvHeads || keys.shape[3] !== this.headDim || values.shape.join() !== keys.shape.join())) {
+      throw new CtxwinError("ERR_SHAPE", `Attention.usePrefix: keys, values: expected two Variables of shape [1, P, ${this.kvHeads}, ${this.headDim}], got [${keys.shape.join(", ")}] and ${values ? `[${values.shape.join(", ")}]` : "null"}`);
+    }
+    this.prefixKeys = keys;
+    this.prefixValues = keys ? values : null;
+  }
+
+  /**
+   * Attaches APT gates to a module with a prefix: weight W [P, dim] (gate logits x·Wᵀ), lambda
+   * [1]; `pooled`: one gate row per sequence from the mean of its real tokens' inputs instead of
+   * one per token. The module owns the tensors ("apt_gate", "apt_lambda"); null removes them.
+   */
+  setGates(weight: Tensor | null, lambda: Tensor | null = null, opts: { pooled?: boolean } = {}): void {
+    if (this.gates) {
+      this.unregister("apt_gate");
+      this.unregister("apt_lambda");
+      this.gates.weight.dispose();
+      this.gates.lambda.dispose();
+      this.gates = null;
+    }
+    if (!weight) return;
+    const P = this.prefixLength;
+    const dim = this.q.inFeatures;
+    if (P === 0) throw new CtxwinError("ERR_ARG", "Attention.setGates: module: expected a prefix (setPrefix) before its gates, got none");
+    if (weight.shape.length !== 2 || weight.shape[0] !== P || weight.shape[1] !== dim) {
+      throw new CtxwinError("ERR_SHAPE", `Attention.setGates: weight: expected shape [${P}, ${dim}] (prefix length, input dim), got [${weight.shape.join(", ")}]`);
+    }
+    if (!lambda || lambda.shape.length !== 1 || lambda.shape[0] !== 1) {
+      throw new CtxwinError("ERR_SHAPE", `Attention.setGates: lambda: expected a Tensor of shape [1], got ${lambda ? `[${lambda.shape.join(", ")}]` : "null"}`);
+    }
+    this.gates = { weight: this.param("apt_gate", weight), lambda: this.param("apt_lambda", lambda), pooled: opts.pooled ?? false };
   }
 
   /** x [B, T, dim] → [B, T, dim]. */
@@ -312,6 +368,7 @@ export class Attention extends Module {
       const q = F.reshape(this.q.forward(x), [B, T, H, D]);
       let k = F.reshape(this.k.forward(x), [B, T, Hkv, D]);
       let v = F.reshape(this.v.forward(x), [B, T, Hkv, D]);
+      if (this.gates) return this.#gatedForward(x, q, k, v, call);
       // the prefix goes before the first real token: once per forward, or once into a new cache
       if (P > 0 && (!cache || cache.length === 0)) {
         k = F.concat(F.repeatBatch(this.prefixKeys!, B), k, 1);
@@ -345,6 +402,53 @@ export class Attention extends Module {
       return this.o.forward(F.reshape(o, [B, T, H * D]));
     });
   }
+
+  /** forward() with APT gates (called inside forward's tidy scope). */
+  #gatedForward(x: Variable, q: Variable, k: Variable, v: Variable, call: AttentionCall): Variable {
+    const fn = "Attention.forward";
+    const [B, T] = x.shape as [number, number, number];
+    const { heads: H, kvHeads: Hkv, headDim: D } = this;
+    const P = this.prefixLength;
+    const layer = call.layer ?? 0;
+    const gates = this.gates!;
+    if (call.cache) throw new CtxwinError("ERR_ARG", `${fn}: cache: adaptive prefix tuning gates run without a KV cache (training, scoring, classification)`);
+    if (call.positional.type !== "none") {
+      throw new CtxwinError("ERR_ARG", `${fn}: positional: adaptive prefix tuning gates need positional "none" (encoders, NoPE decoders: the gated prefix part sees the queries unrotated), got "${call.positional.type}"`);
+    }
+    let opts: AttentionOptions = { causal: call.causal ?? true, softmaxScale: (call.scaleMultiplier ?? 1) / Math.sqrt(D), positional: call.positional };
+    if (call.window) opts.window = call.window;
+    if (call.keyLengths) opts.keyLengths = call.keyLengths;
+    if (call.onOptions) opts = call.onOptions(layer, opts);
+    const logits = gates.pooled ? F.reshape(F.linear(meanOfTokens(x, call.keyLengths), gates.weight), [B, 1, P]) : F.linear(x, gates.weight);
+    this.onGateLogits?.(logits.value, call.keyLengths);
+    const pk = F.reshape(this.prefixKeys!, [P, Hkv, D]);
+    const pv = F.reshape(this.prefixValues!, [P, Hkv, D]);
+    let o = F.gatedPrefixAttention(q, k, v, pk, pv, logits, gates.lambda, opts);
+    if (call.onHeads) o = call.onHeads(layer, o) ?? o;
+    return this.o.forward(F.reshape(o, [B, T, H * D]));
+  }
+}
+
+/** APT gate parameters of one attention module (Attention.setGates). */
+export interface AttentionGates {
+  /** W [P, dim]: gate logits x·Wᵀ. */
+  weight: Parameter;
+  /** λ [1]: scales the whole prefix against the real tokens. */
+  lambda: Parameter;
+  /** One gate row per sequence (mean of its real tokens' inputs) instead of one per token. */
+  pooled: boolean;
+}
+
+/** Mean of x [B, T, d] over each sequence's first keyLengths[b] positions (all T without) → [B, d]. */
+function meanOfTokens(x: Variable, keyLengths: readonly number[] | undefined): Variable {
+  const [B, T, d] = x.shape as [number, number, number];
+  const avg = new Float32Array(B * B * T);
+  for (let b = 0; b < B; b++) {
+    const n = keyLengths?.[b] ?? T;
+    for (let t = 0; t < n; t++) avg[b * B * T + b * T + t] = 1 / n;
+  }
+  using a = Tensor.from(avg, [B, B * T], { device: x.value.device, dtype: x.value.dtype });
+  return F.matmul(constant(a), F.reshape(x, [B * T, d]));
 }
 
 /**

@@ -178,88 +178,17 @@ export function gelu(x: Variable): Variable {
   return emit("gelu", [x], y, (g) => [ops.geluTanhBackward(g, x.value)], { save: [x] });
 }
 
-/**
- * An elementwise op computed on the host (for functions the native library lacks: erf-GELU,
- * tanh): reads x, maps every value with f in float64, and records a backward that multiplies
- * the incoming gradient by df(x). Synchronous (waits for x); for small encoders on CPU.
- */
-function hostUnary(name: string, x: Variable, f: (v: number) => number, df: (v: number) => number): Variable {
-  const { device, dtype } = x.value;
-  const xs = x.value.dataSync();
-  const ys = new Float32Array(xs.length);
-  for (let i = 0; i < xs.length; i++) ys[i] = f(xs[i]!);
-  const y = Tensor.from(ys, x.shape, { device, dtype });
-  return emit(name, [x], y, (g) => {
-    const gs = g.dataSync();
-    const xv = x.value.dataSync();
-    const dx = new Float32Array(gs.length);
-    for (let i = 0; i < gs.length; i++) dx[i] = gs[i]! * df(xv[i]!);
-    return [Tensor.from(dx, g.shape, { device: g.device, dtype: g.dtype })];
-  }, { save: [x] });
-}
-
-/**
- * erf(x) in float64 to about 1e-14: the Maclaurin series for |x| < 3, the continued fraction of
- * erfc (modified Lentz) beyond; ±1 past |x| = 6.
- */
-export function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax > 6) return Math.sign(x);
-  if (ax < 3) {
-    // erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
-    const x2 = x * x;
-    let term = x;
-    let sum = x;
-    for (let n = 1; n < 200; n++) {
-      term *= -x2 / n;
-      const t = term / (2 * n + 1);
-      sum += t;
-      if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
-    }
-    return (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc(x) = exp(-x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + ...)))))
-  const tiny = 1e-300;
-  let f = ax;
-  let C = f;
-  let D = 0;
-  for (let n = 1; n < 500; n++) {
-    const a = n / 2;
-    D = ax + a * D;
-    D = Math.abs(D) < tiny ? tiny : D;
-    C = ax + a / C;
-    C = Math.abs(C) < tiny ? tiny : C;
-    D = 1 / D;
-    const delta = C * D;
-    f *= delta;
-    if (Math.abs(delta - 1) < 1e-16) break;
-  }
-  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
-  return Math.sign(x) * (1 - erfc);
-}
-
-const INV_SQRT2 = 1 / Math.SQRT2;
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
-
-/**
- * Exact GELU x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (HF's "gelu"), computed on the host (the native
- * library has the tanh approximation only: `gelu`). Backward: Φ(x) + x·φ(x).
- */
+/** Exact GELU x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (HF's "gelu"). Backward: Φ(x) + x·φ(x). */
 export function geluErf(x: Variable): Variable {
-  return hostUnary(
-    "geluErf",
-    x,
-    (v) => 0.5 * v * (1 + erf(v * INV_SQRT2)),
-    (v) => 0.5 * (1 + erf(v * INV_SQRT2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v),
-  );
+  const y = ops.geluErf(x.value);
+  return emit("geluErf", [x], y, (g) => [ops.geluErfBackward(g, x.value)], { save: [x] });
 }
 
-/** tanh, computed on the host (BERT's pooler, RoBERTa's classification head). */
+/** tanh (BERT's pooler, RoBERTa's classification head). Backward from the output: 1 − y². */
 export function tanh(x: Variable): Variable {
-  return hostUnary("tanh", x, Math.tanh, (v) => {
-    const t = Math.tanh(v);
-    return 1 - t * t;
-  });
+  const y = ops.tanh(x.value);
+  const out: Variable = emit("tanh", [x], y, (g) => [ops.tanhBackward(g, out.value)], { saveOutputs: [0] });
+  return out;
 }
 
 /**
@@ -437,6 +366,45 @@ export function attention(q: Variable, k: Variable, v: Variable, opts: Attention
     const { dq, dk, dv } = attentionBackward(q.value, k.value, v.value, g, opts, { out: outVar.value, lse });
     return [ctx.needs(0) ? dq : (dq.dispose(), null), ctx.needs(1) ? dk : (dk.dispose(), null), ctx.needs(2) ? dv : (dv.dispose(), null)];
   }, { save: [q, k, v], aux: [lse], saveOutputs: [0] });
+  return outVar;
+}
+
+/**
+ * Attention over the real tokens (the fused kernel, as `attention`) merged with a gated prefix
+ * (adaptive prefix tuning): prefix token p's key and value are scaled, for every query, by
+ * λ·sigmoid(gateLogits[b, t, p]) and attended exactly beside the fused attention, the two merged
+ * through their log-sum-exp (lib/ops/gated_prefix.ts). q [B, T, Hq, D], k/v [B, Tk, Hkv, D] (no
+ * prefix in them, opts.prefixKeys 0), keys/values [P, Hkv, D], gateLogits [B, T or 1, P],
+ * lambda [1]. The backward runs the prefix part's backward, then the fused attention's with the
+ * lse gradient it produced. The prefix part sees q as given: positional "none" only (the caller
+ * checks).
+ */
+export function gatedPrefixAttention(
+  q: Variable,
+  k: Variable,
+  v: Variable,
+  keys: Variable,
+  values: Variable,
+  gateLogits: Variable,
+  lambda: Variable,
+  opts: AttentionOptions = {},
+): Variable {
+  const real = attentionWithLse(q.value, k.value, v.value, opts);
+  const softmaxScale = opts.softmaxScale ?? 1 / Math.sqrt(q.shape[3]!);
+  const parts = () => ({ q: q.value, keys: keys.value, values: values.value, gate: gateLogits.value, lambda: lambda.value, out: real.out, lse: real.lse });
+  const merged = ops.gatedPrefixAttention(parts(), { softmaxScale });
+  const outVar: Variable = emit("gatedPrefixAttention", [q, k, v, keys, values, gateLogits, lambda], merged.out, (g, ctx) => {
+    const gp = ops.gatedPrefixAttentionBackward(parts(), { out: outVar.value, lse: mergedLse }, g, { softmaxScale });
+    const ga = attentionBackward(q.value, k.value, v.value, gp.dOut, opts, { out: real.out, lse: real.lse, dLse: gp.dLse });
+    gp.dOut.dispose();
+    gp.dLse.dispose();
+    const dq = ops.add(gp.dq, ga.dq);
+    gp.dq.dispose();
+    ga.dq.dispose();
+    const grads = [dq, ga.dk, ga.dv, gp.dKeys, gp.dValues, gp.dGate, gp.dLambda];
+    return grads.map((t, i) => (ctx.needs(i) ? t : (t.dispose(), null)));
+  }, { save: [q, k, v, keys, values, gateLogits, lambda], aux: [real.out, real.lse, merged.lse], saveOutputs: [0] });
+  const mergedLse = merged.lse;
   return outVar;
 }
 

@@ -40,3 +40,33 @@ export function geluTanhBackward(dy: Tensor, x: Tensor): Tensor {
   checkSameShape(fn, "x", x, "dy", dy);
   return runOp("gelu_tanh_backward", [dy, x])[0]!;
 }
+
+/** Exact GELU 0.5·x·(1 + erf(x/√2)) (HF's "gelu": BERT, RoBERTa), x's shape and dtype. */
+export function geluErf(x: Tensor): Tensor {
+  tensorArg("geluErf", "x", x);
+  return runOp("gelu_erf", [x])[0]!;
+}
+
+/** Backward of geluErf: dx = dy · (Φ(x) + x·φ(x)) (dy's dtype). */
+export function geluErfBackward(dy: Tensor, x: Tensor): Tensor {
+  const fn = "geluErfBackward";
+  tensorArg(fn, "dy", dy);
+  tensorArg(fn, "x", x);
+  checkSameShape(fn, "x", x, "dy", dy);
+  return runOp("gelu_erf_backward", [dy, x])[0]!;
+}
+
+/** tanh(x), x's shape and dtype. */
+export function tanh(x: Tensor): Tensor {
+  tensorArg("tanh", "x", x);
+  return runOp("tanh", [x])[0]!;
+}
+
+/** Backward of tanh from its output y: dx = dy · (1 − y²) (dy's dtype). */
+export function tanhBackward(dy: Tensor, y: Tensor): Tensor {
+  const fn = "tanhBackward";
+  tensorArg(fn, "dy", dy);
+  tensorArg(fn, "y", y);
+  checkSameShape(fn, "y", y, "dy", dy);
+  return runOp("tanh_backward", [dy, y])[0]!;
+}

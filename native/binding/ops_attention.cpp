@@ -1,6 +1,7 @@
 // attentionForward / attentionBackward: argument checks on the JS thread, kernels on the queue.
 //   attentionForward(q, k, v, opts)                      -> [out, lse]
-//   attentionBackward(q, k, v, dout, opts, out?, lse?)   -> [dq, dk, dv]
+//   attentionBackward(q, k, v, dout, opts, out?, lse?, dlse?)   -> [dq, dk, dv]
+//     dlse: a gradient of the forward's lse too (needs out and lse; see AttentionBwdParams)
 // When out/lse are not given (the public attentionBackward), the backward job first runs the
 // forward to get them.
 #include <cstring>
@@ -87,11 +88,19 @@ Napi::Value attention_backward_fn(const Napi::CallbackInfo& info) {
       if (lse->shape() != lse_shape || lse->dtype() != DType::F32)
         throw make_js_error(info.Env(), "ERR_SHAPE", std::string(fn) + ": lse: expected f32 " + shape_str(lse_shape) + ", got " + shape_str(lse->shape()));
     }
+    StoragePtr dlse;
+    if (info.Length() > 7 && info[7].IsObject()) {
+      if (!have_forward)
+        throw make_js_error(info.Env(), "ERR_ARG", std::string(fn) + ": dLse: expected out and lse of the forward with it (the gradient is of that lse)");
+      dlse = NativeTensor::unwrap(info[7], fn, "dLse");
+      if (dlse->shape() != lse->shape() || dlse->dtype() != DType::F32)
+        throw make_js_error(info.Env(), "ERR_SHAPE", std::string(fn) + ": dLse: expected f32 " + shape_str(lse->shape()) + " (the shape of lse), got " + dtype_name(dlse->dtype()) + " " + shape_str(dlse->shape()));
+    }
     StoragePtr dq = new_storage(q->dtype(), q->shape());
     StoragePtr dk = new_storage(k->dtype(), k->shape());
     StoragePtr dv = new_storage(v->dtype(), v->shape());
-    dev().queue().submit([call, q, k, v, dout, out, lse, dq, dk, dv] {
-      run_op({q.get(), k.get(), v.get(), dout.get(), out.get(), lse.get()}, {dq.get(), dk.get(), dv.get()}, [&] {
+    dev().queue().submit([call, q, k, v, dout, out, lse, dlse, dq, dk, dv] {
+      run_op({q.get(), k.get(), v.get(), dout.get(), out.get(), lse.get(), dlse.get()}, {dq.get(), dk.get(), dv.get()}, [&] {
         AttentionBwdParams prm;
         call->bind_seq_keys();
         static_cast<AttentionParams&>(prm) = call->prm;
@@ -113,6 +122,7 @@ Napi::Value attention_backward_fn(const Napi::CallbackInfo& info) {
         prm.o = fwd_out->data();
         prm.lse = (float*)fwd_lse->data();
         prm.dout = dout->data();
+        prm.dlse = dlse ? (const float*)dlse->data() : nullptr;
         prm.dq = dq->data();
         prm.dk = dk->data();
         prm.dv = dv->data();

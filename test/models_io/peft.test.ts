@@ -242,6 +242,7 @@ describe("PEFT prefix tuning", () => {
       base_model_name_or_path: "tiny",
       encoder_hidden_size: H * D,
       inference_mode: true,
+      modules_to_save: null,
       num_attention_heads: H,
       num_layers: L,
       num_transformer_submodules: 1,
@@ -318,13 +319,14 @@ describe("PEFT prefix tuning", () => {
   describe("errors", () => {
     const base = { peft_type: "PREFIX_TUNING", task_type: "CAUSAL_LM", num_virtual_tokens: 2, num_layers: 1, token_dim: 4, num_attention_heads: 2, num_transformer_submodules: 1, prefix_projection: false };
     const cases: [string, Record<string, unknown>, Record<string, { data: Float32Array; shape: number[] }>, RegExp][] = [
-      ["prefix_projection", { ...base, prefix_projection: true }, { prompt_embeddings: matrix(2, 8, 1) }, /prefix_projection: expected false \(prefixes reparametrised through an MLP are not supported/],
+      ["prefix_projection", { ...base, prefix_projection: "yes" }, { prompt_embeddings: matrix(2, 8, 1) }, /prefix_projection: expected true or false, got "yes"/],
       ["seq2seq", { ...base, num_transformer_submodules: 2 }, { prompt_embeddings: matrix(2, 8, 1) }, /num_transformer_submodules: expected 1 \(a decoder-only model\), got 2/],
       ["token_dim", { ...base, token_dim: 5 }, { prompt_embeddings: matrix(2, 10, 1) }, /token_dim: expected a multiple of num_attention_heads = 2, got 5/],
       ["missing num_layers", { ...base, num_layers: undefined }, { prompt_embeddings: matrix(2, 8, 1) }, /num_layers: expected a positive integer, got nothing/],
       ["wrong shape", base, { prompt_embeddings: matrix(2, 9, 1) }, /tensor "prompt_embeddings": expected shape \[2, 8\] .*got \[2, 9\]/],
       ["wrong key", base, { "prompt_encoder.embedding.weight": matrix(2, 8, 1) }, /tensor "prompt_embeddings": expected present \(PEFT's prefix-tuning key\), got only "prompt_encoder\.embedding\.weight"/],
-      ["extra key", base, { prompt_embeddings: matrix(2, 8, 1), other: matrix(1, 1, 1) }, /tensors: expected only "prompt_embeddings" for PREFIX_TUNING, got also "other"/],
+      ["extra key", base, { prompt_embeddings: matrix(2, 8, 1), other: matrix(1, 1, 1) }, /tensor "other": expected "prompt_embeddings", got an unknown key/],
+      ["head without modules_to_save", base, { prompt_embeddings: matrix(2, 8, 1), "base_model.classifier.weight": matrix(1, 1, 1) }, /tensor "base_model\.classifier\.weight": expected "prompt_embeddings", got an unknown key/],
     ];
     for (const [name, cfg, tensors, re] of cases) {
       it(name, async () => {

@@ -1,9 +1,10 @@
 /**
- * swiglu / gelu_tanh and their backwards against float64 references (incl. large |x|, where the
+ * swiglu / gelu_tanh / gelu_erf / tanh and their backwards against float64 references (incl. large |x|, where the
  * exp-based kernels saturate) and finite differences.
  */
 import { describe, expect, it } from "vitest";
-import { geluTanh, geluTanhBackward, swiglu, swigluBackward } from "../../dist/ops/index.js";
+import { geluErf, geluErfBackward, geluTanh, geluTanhBackward, swiglu, swigluBackward, tanh, tanhBackward } from "../../dist/ops/index.js";
+import { erf } from "../reference/erf.js";
 import { announceSeed } from "../helpers.js";
 import { close, fdCheck, randn, rngFor, rounded, SEED, T, throwsWith, tolFor, vals, type DType } from "./util.js";
 
@@ -98,5 +99,39 @@ describe("gelu_tanh", () => {
     const x = randn(rng, 200, 1.5), r = randn(rng, 200);
     const dx = geluTanhBackward(T(r, [200]), T(x, [200]));
     await fdCheck({ what: "dx", rng, x, r, grad: await vals(dx), forward: (v) => geluTanh(T(v, [200])).data() });
+  });
+});
+
+const geluE = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+const dgeluE = (x: number) => 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+
+describe("gelu_erf and tanh", () => {
+  for (const dtype of ["f32", "bf16", "f16"] as DType[]) {
+    it(`forward and backward vs reference (${dtype}, 3x37x53)`, async () => {
+      const rng = rngFor(`gelu_erf ${dtype}`);
+      const shape = [3, 37, 53], n = 3 * 37 * 53;
+      const x = rounded(inputs(rng, n), dtype), dy = rounded(randn(rng, n), dtype);
+      const tx = T(x, shape, dtype);
+      close(await vals(geluErf(tx)), Array.from(x, geluE), tolFor(dtype), "gelu_erf y");
+      close(await vals(geluErfBackward(T(dy, shape, dtype), tx)), Array.from(x, (v, i) => dy[i]! * dgeluE(v)), tolFor(dtype), "gelu_erf dx");
+      const y = rounded(Float32Array.from(x, Math.tanh), dtype);
+      close(await vals(tanh(tx)), Array.from(x, Math.tanh), tolFor(dtype), "tanh y");
+      close(await vals(tanhBackward(T(dy, shape, dtype), T(y, shape, dtype))), Array.from(y, (v, i) => dy[i]! * (1 - v * v)), tolFor(dtype), "tanh dx");
+    });
+  }
+
+  it("backwards vs finite differences", async () => {
+    const rng = rngFor("gelu_erf fd");
+    const x = randn(rng, 201, 1.5), r = randn(rng, 201);
+    const dx = geluErfBackward(T(r, [201]), T(x, [201]));
+    await fdCheck({ what: "gelu_erf dx", rng, x, r, grad: await vals(dx), forward: (v) => geluErf(T(v, [201])).data() });
+    const y = await vals(tanh(T(x, [201])));
+    const dt = tanhBackward(T(r, [201]), T(Float32Array.from(y), [201]));
+    await fdCheck({ what: "tanh dx", rng, x, r, grad: await vals(dt), forward: (v) => tanh(T(v, [201])).data() });
+  });
+
+  it("errors", () => {
+    throwsWith(() => geluErfBackward(T([1, 2], [2]), T([1, 2, 3], [3])), "ERR_SHAPE", "geluErfBackward: x: expected the shape of dy [2], got [3]");
+    throwsWith(() => tanhBackward(T([1, 2], [2]), T([1], [1])), "ERR_SHAPE", "tanhBackward: y: expected the shape of dy [2], got [1]");
   });
 });

@@ -20,6 +20,7 @@ import { writeJsonAtomic } from "../../util/atomic.js";
 import { openCheckpoint, writeCheckpoint, type FloatDtype, type TensorInput } from "../io/safetensors.js";
 import { encoderConfigToJson, parseEncoderConfig, type EncoderConfig, type EncoderHeadKind } from "./config.js";
 import { Encoder } from "./model.js";
+import { applyEncoderAdapter } from "./adapter.js";
 
 export interface EncoderHeadOptions {
   /** "sequence" (pooled [CLS] / <s>), "token" (every position) or "none" (drop the checkpoint's head). */
@@ -35,6 +36,11 @@ export interface LoadEncoderOptions {
   head?: EncoderHeadOptions;
   /** Seed of the weights the checkpoint lacks (a new head). Default 0. */
   seed?: number;
+  /**
+   * An adapter directory applied on load: PEFT LoRA or PREFIX_TUNING (with its head weights,
+   * modules_to_save), or ctxwin's CTXWIN_PREFIX (per-layer prefix lengths).
+   */
+  adapter?: string;
 }
 
 export interface CreateEncoderOptions {
@@ -85,6 +91,9 @@ export async function loadEncoder(dir: string, opts: LoadEncoderOptions = {}): P
   const dtype = checkDType(fn, "opts.dtype", opts.dtype ?? "f32");
   const seed = checkSeed(fn, opts.seed ?? 0, "opts.seed");
   const head = checkHead(fn, opts.head);
+  if (opts.adapter !== undefined && (typeof opts.adapter !== "string" || opts.adapter.length === 0)) {
+    throw new CtxwinError("ERR_ARG", `${fn}: opts.adapter: expected an adapter directory path, got ${show(opts.adapter)}`);
+  }
   const config = await readEncoderConfig(dir, fn, head);
   const ckpt = await openCheckpoint(dir, { fn });
   const prefix = `${config.modelType}.`;
@@ -127,12 +136,21 @@ export async function loadEncoder(dir: string, opts: LoadEncoderOptions = {}): P
         t.dispose();
       }
     }
-    return new Encoder(config, new Builder((name) => {
+    const model = new Encoder(config, new Builder((name) => {
       const t = tensors.get(name);
       if (!t) throw new CtxwinError("ERR_INTERNAL", `${fn}: weight ${name} was not prepared`);
       tensors.delete(name);
       return t;
     }));
+    if (opts.adapter !== undefined) {
+      try {
+        await applyEncoderAdapter(model, opts.adapter, fn);
+      } catch (e) {
+        model.dispose();
+        throw e;
+      }
+    }
+    return model;
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
@@ -157,7 +175,7 @@ export async function saveEncoder(model: Encoder, dir: string, opts: { dtype?: D
   if (!fileDtype) throw new CtxwinError("ERR_DTYPE", `${fn}: dtype: expected "f32", "bf16" or "f16", got ${show(dtype)}`);
   const tensors = new Map<string, TensorInput>();
   for (const [name, p] of model.namedParameters()) {
-    if (/\.lora_[AB]\.weight$/.test(name) || /\.prefix_(keys|values)$/.test(name)) continue;
+    if (/\.lora_[AB]\.weight$/.test(name) || /\.prefix_(keys|values)$/.test(name) || name.startsWith("prefix_encoder.")) continue;
     tensors.set(name, { shape: [...p.value.shape], dtype: fileDtype, data: () => p.value.data() });
   }
   await mkdir(dir, { recursive: true });

@@ -22,7 +22,10 @@
  *
  *   layer:  a = attn(x);  x' = LN1(x + a);  y = LN2(x' + out(gelu(intermediate(x'))))
  * Positions: BERT 0..T-1; RoBERTa padding_idx + 1 + t for non-pad tokens (padding_idx for pad
- * tokens), as transformers' create_position_ids_from_input_ids.
+ * tokens), as transformers' create_position_ids_from_input_ids. With a prefix (prefix tuning) the
+ * real tokens' positions start after it, as transformers does for past_key_values of length P
+ * (its past_key_values_length, which is layer 0's length: per-layer prefix lengths shift by the
+ * first layer's): BERT P..P+T-1, RoBERTa padding_idx + P + 1 + t.
  */
 import { CtxwinError } from "../../errors.js";
 import { IGNORE_INDEX } from "../../defaults.js";
@@ -34,6 +37,7 @@ import { Attention } from "../../nn/attention.js";
 import { Builder } from "../../nn/init.js";
 import { Embedding, LayerNorm, Linear } from "../../nn/layers.js";
 import { Container, Module, ModuleList } from "../../nn/module.js";
+import type { PrefixProvider } from "../../nn/prefix_provider.js";
 import type { EncoderConfig, EncoderHeadKind } from "./config.js";
 
 export interface EncoderForwardOptions {
@@ -106,6 +110,8 @@ export class Encoder extends Module {
   readonly classifier: Linear | null;
   /** RoBERTa's sequence head dense layer (before tanh), else null. */
   readonly classifierDense: Linear | null;
+  /** Computes every layer's prefix keys/values at the start of each forward (see setPrefixProvider), or null. */
+  prefixProvider: PrefixProvider | null = null;
 
   constructor(config: EncoderConfig, b: Builder) {
     super();
@@ -136,6 +142,18 @@ export class Encoder extends Module {
   get numLayers(): number {
     return this.layers.length;
   }
+
+  /**
+   * Registers a prefix provider as the child module "prefix_encoder" (its parameters become the
+   * model's), or removes (and disposes) the current one with null.
+   */
+  setPrefixProvider(p: PrefixProvider | null): void {
+    if (this.prefixProvider) {
+      this.unregister("prefix_encoder");
+      this.prefixProvider.dispose();
+    }
+    this.prefixProvider = p ? this.module("prefix_encoder", p) : null;
+  }
   get device(): Device {
     return this.wordEmbeddings.weight.value.device;
   }
@@ -162,9 +180,23 @@ export class Encoder extends Module {
     if (lengths !== undefined) checkLengths(fn, lengths, B, T);
     const types = opts.tokenTypeIds;
     if (types !== undefined) checkTypes(fn, types, B, T, c.typeVocabSize);
-    const offset = c.modelType === "roberta" ? c.padTokenId + 1 : 0;
+    // the provider's prefix is this forward's (a tidy intermediate); its loan ends with the forward
+    const endPrefix = this.prefixProvider?.provide();
+    try {
+      return yield* this.#layerSteps(ids, B, T, lengths, types);
+    } finally {
+      endPrefix?.();
+    }
+  }
+
+  *#layerSteps(ids: readonly (readonly number[])[], B: number, T: number, lengths: readonly number[] | undefined, types: readonly (readonly number[])[] | undefined): Steps<Variable> {
+    const fn = "Encoder.hidden";
+    const c = this.config;
+    const P = this.layers.at(0).attn.prefixLength;
+    const offset = (c.modelType === "roberta" ? c.padTokenId + 1 : 0) + P;
     if (offset + T > c.maxPositions) {
-      throw new CtxwinError("ERR_ARG", `${fn}: ids: expected at most ${c.maxPositions - offset} positions (max_position_embeddings ${c.maxPositions}${offset ? ` less RoBERTa's offset ${offset}` : ""}), got ${T}`);
+      const why = [c.modelType === "roberta" ? `RoBERTa's offset ${c.padTokenId + 1}` : "", P ? `the prefix's ${P}` : ""].filter(Boolean).join(" and ");
+      throw new CtxwinError("ERR_ARG", `${fn}: ids: expected at most ${c.maxPositions - offset} positions (max_position_embeddings ${c.maxPositions}${why ? ` less ${why}` : ""}), got ${T}`);
     }
     const device = this.device;
     const idData = new Float32Array(B * T);
@@ -178,8 +210,8 @@ export class Encoder extends Module {
         if (c.modelType === "roberta") {
           // transformers: cumsum(ids != pad) · (ids != pad) + padding_idx
           if (id !== c.padTokenId) count++;
-          posData[b * T + t] = id !== c.padTokenId ? count + c.padTokenId : c.padTokenId;
-        } else posData[b * T + t] = t;
+          posData[b * T + t] = id !== c.padTokenId ? count + P + c.padTokenId : c.padTokenId;
+        } else posData[b * T + t] = t + P;
         typeData[b * T + t] = types ? types[b]![t]! : 0;
       }
     }

@@ -14,7 +14,13 @@
  * num_attention_heads·head_dim where, for GQA models, PEFT stores the key/value head count in
  * num_attention_heads (and token_dim = Hkv·head_dim). Viewed as [P, num_layers·2, Hkv, head_dim]:
  * layer i's keys at index 2i, values at 2i+1 (docs/design.md, Models and HF I/O).
- * prefix_projection must be false and num_transformer_submodules 1 (decoder-only).
+ * num_transformer_submodules must be 1 (no encoder-decoder models). With prefix_projection true
+ * (P-tuning v2's MLP) PEFT saves the MLP's OUTPUT as prompt_embeddings (and loads it so, with no
+ * MLP, in inference mode): the same layout, read the same way.
+ * A classification head (task_type SEQ_CLS / TOKEN_CLS, modules_to_save ["classifier", "score"])
+ * is saved in full: under `base_model.model.<param>` next to LoRA weights, and under
+ * `base_model.<param>` next to prompt_embeddings (PEFT's prompt-learning layout), e.g.
+ * `base_model.classifier.weight`; RoBERTa's head as classifier.dense.* and classifier.out_proj.*.
  *
  * Errors: ERR_FORMAT `<fn>: <file>: <field>: expected ..., got ...` (fn default "loadModel").
  */
@@ -28,6 +34,8 @@ import { writeAllAtomic, writeFully } from "../../util/atomic.js";
 export const ADAPTER_CONFIG_NAME = "adapter_config.json";
 export const ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors";
 const PREFIX = "base_model.model.";
+/** Where PEFT's prompt-learning adapters keep modules_to_save weights. */
+export const PROMPT_PREFIX = "base_model.";
 
 export interface LoraConfig {
   peftType: "LORA";
@@ -60,7 +68,9 @@ export interface PrefixTuningConfig {
   headDim: number;
   encoderHiddenSize: number | null;
   numTransformerSubmodules: 1;
-  prefixProjection: false;
+  /** True when trained through PEFT's MLP (prompt_embeddings then holds its output). */
+  prefixProjection: boolean;
+  modulesToSave: string[] | null;
   baseModelNameOrPath: string | null;
   inferenceMode: boolean;
 }
@@ -103,6 +113,8 @@ export interface PrefixAdapter {
   promptEmbeddings: TensorData;
   /** Layer `layer`'s prefix keys and values (copies), [P, Hkv, headDim] each. */
   prefixKeyValues(layer: number): PrefixKeyValues;
+  /** Parameter path (e.g. "classifier.weight") → trained weight (modules_to_save). */
+  modulesToSave: Map<string, TensorData>;
 }
 
 export type PeftAdapter = LoraAdapter | PrefixAdapter;
@@ -210,12 +222,7 @@ export function parseAdapterConfig(json: unknown, where = ADAPTER_CONFIG_NAME, f
     const tokenDim = posIntField(ctx, json, "token_dim");
     const heads = posIntField(ctx, json, "num_attention_heads");
     if (tokenDim % heads !== 0) ctx.fail("token_dim", `a multiple of num_attention_heads = ${heads}`, tokenDim);
-    if (json.prefix_projection === true) {
-      ctx.fail("prefix_projection", "false (prefixes reparametrised through an MLP are not supported: save with prefix_projection=false)", true);
-    }
-    if (json.prefix_projection !== undefined && json.prefix_projection !== null && json.prefix_projection !== false) {
-      ctx.fail("prefix_projection", "false", json.prefix_projection);
-    }
+    const prefixProjection = optBool(ctx, json, "prefix_projection", false);
     const sub = json.num_transformer_submodules ?? (taskType === "SEQ_2_SEQ_LM" ? 2 : 1);
     if (sub !== 1) ctx.fail("num_transformer_submodules", "1 (a decoder-only model)", sub);
     const ehs = json.encoder_hidden_size;
@@ -232,7 +239,8 @@ export function parseAdapterConfig(json: unknown, where = ADAPTER_CONFIG_NAME, f
       headDim: tokenDim / heads,
       encoderHiddenSize: (ehs as number | null | undefined) ?? null,
       numTransformerSubmodules: 1,
-      prefixProjection: false,
+      prefixProjection,
+      modulesToSave: optStringList(ctx, json, "modules_to_save"),
       baseModelNameOrPath,
       inferenceMode,
     };
@@ -283,8 +291,13 @@ function patternKey(keys: string[], module: string): string | null {
   return null;
 }
 
+/** Whether `module` is, or sits inside, a module of modules_to_save (matched by name suffix, as PEFT). */
 function moduleMatches(module: string, entries: readonly string[]): boolean {
-  return entries.some((e) => module === e || module.endsWith(`.${e}`));
+  const parts = module.split(".");
+  return parts.some((_, i) => {
+    const m = parts.slice(0, i + 1).join(".");
+    return entries.some((e) => m === e || m.endsWith(`.${e}`));
+  });
 }
 
 /**
@@ -341,6 +354,29 @@ export function packPrefixKeyValues(
   return out;
 }
 
+/**
+ * The head weights next to a prompt-learning adapter's own tensors (`own`): keys
+ * `base_model.<param>` of a module in modules_to_save; anything else is an error.
+ */
+export async function readPromptLearningHead(
+  ctx: { fail(field: string, expected: string, got: unknown, gotIsText?: boolean): never },
+  ckpt: { names(): string[]; read(name: string): Promise<TensorData> },
+  modulesToSave: readonly string[] | null,
+  own: readonly string[],
+): Promise<Map<string, TensorData>> {
+  const out = new Map<string, TensorData>();
+  for (const key of ckpt.names()) {
+    if (own.includes(key)) continue;
+    const param = key.startsWith(PROMPT_PREFIX) ? key.slice(PROMPT_PREFIX.length) : null;
+    const mod = param?.includes(".") ? param.slice(0, param.lastIndexOf(".")) : null;
+    if (!param || !mod || !modulesToSave || !moduleMatches(mod, modulesToSave)) {
+      ctx.fail(`tensor ${JSON.stringify(key)}`, `${own.map((n) => JSON.stringify(n)).join(" / ")}${modulesToSave ? ` or "${PROMPT_PREFIX}<param>" of modules_to_save (${modulesToSave.join(", ")})` : ""}`, "an unknown key", true);
+    }
+    out.set(param, await ckpt.read(key));
+  }
+  return out;
+}
+
 async function fileExists(p: string): Promise<boolean> {
   try {
     return (await stat(p)).isFile();
@@ -369,9 +405,8 @@ export async function readAdapter(dir: string, fn = "loadModel"): Promise<PeftAd
   if (config.peftType === "PREFIX_TUNING") {
     const names = ckpt.names();
     if (!ckpt.has("prompt_embeddings")) ctx.fail("tensor \"prompt_embeddings\"", "present (PEFT's prefix-tuning key)", `only ${names.slice(0, 5).map((n) => JSON.stringify(n)).join(", ")}${names.length > 5 ? ", ..." : ""}`, true);
-    const extra = names.filter((n) => n !== "prompt_embeddings");
-    if (extra.length) ctx.fail("tensors", `only "prompt_embeddings" for PREFIX_TUNING`, `also ${extra.slice(0, 5).map((n) => JSON.stringify(n)).join(", ")}`, true);
     const c = config;
+    const modulesToSave = await readPromptLearningHead(ctx, ckpt, c.modulesToSave, ["prompt_embeddings"]);
     const want = [c.numVirtualTokens, c.numLayers * 2 * c.tokenDim];
     const info = ckpt.info("prompt_embeddings");
     if (info.shape.length !== 2 || info.shape[0] !== want[0] || info.shape[1] !== want[1]) {
@@ -389,6 +424,7 @@ export async function readAdapter(dir: string, fn = "loadModel"): Promise<PeftAd
       config: c,
       promptEmbeddings,
       prefixKeyValues: (layer: number) => prefixKeyValues(promptEmbeddings.data, c, layer),
+      modulesToSave,
     };
   }
   const c = config;
@@ -463,6 +499,8 @@ export interface LoraAdapterInput {
   targetModules?: string[] | string;
   /** Parameter path (e.g. "lm_head.weight") → full trained weight. */
   modulesToSave?: Record<string, MatrixInput> | Map<string, MatrixInput>;
+  /** modules_to_save in adapter_config.json; default: the modules of modulesToSave's parameters. */
+  modulesToSaveNames?: string[];
   loraDropout?: number;
   useRslora?: boolean;
   baseModelNameOrPath?: string | null;
@@ -478,8 +516,14 @@ export interface PrefixAdapterInput {
   headDim: number;
   /** [P, numLayers·2·numKvHeads·headDim] (see packPrefixKeyValues). */
   promptEmbeddings: Float32Array;
-  /** Default: numKvHeads·headDim (what PEFT sets). */
+  /** Default: numKvHeads·headDim (what PEFT sets); with prefixProjection, the MLP's width. */
   encoderHiddenSize?: number;
+  /** Trained through PEFT's MLP (promptEmbeddings is its output). Default false. */
+  prefixProjection?: boolean;
+  /** Parameter path (e.g. "classifier.weight") → trained head weight, saved as `base_model.<path>`. */
+  modulesToSave?: Map<string, { data: Float32Array; shape: readonly number[] }>;
+  /** modules_to_save in adapter_config.json (PEFT: ["classifier", "score"] for SEQ_CLS / TOKEN_CLS). */
+  modulesToSaveNames?: string[];
   baseModelNameOrPath?: string | null;
   taskType?: string;
   dtype?: FloatDtype;
@@ -510,7 +554,8 @@ function sortedJson(o: Json): string {
   return `${JSON.stringify(out, null, 2)}\n`;
 }
 
-async function writeAdapterFiles(fn: string, dir: string, config: Json, tensors: Map<string, { data: Float32Array; shape: readonly number[]; dtype: FloatDtype }>): Promise<void> {
+/** Writes adapter_config.json (sorted keys) and adapter_model.safetensors, both staged then renamed. */
+export async function writeAdapterFiles(fn: string, dir: string, config: Json, tensors: Map<string, { data: Float32Array; shape: readonly number[]; dtype: FloatDtype }>): Promise<void> {
   await mkdir(dir, { recursive: true });
   const cfgBytes = Buffer.from(sortedJson(config), "utf8");
   const writeWeights = safetensorsWriter(tensors, { format: "pt" }, fn);
@@ -577,7 +622,7 @@ export async function writeLoraAdapter(dir: string, input: LoraAdapterInput): Pr
     fan_in_fan_out: false,
     inference_mode: true,
     base_model_name_or_path: input.baseModelNameOrPath ?? null,
-    modules_to_save: savedModules.size ? [...savedModules].sort() : null,
+    modules_to_save: input.modulesToSaveNames ?? (savedModules.size ? [...savedModules].sort() : null),
     init_lora_weights: true,
     layers_to_transform: null,
     layers_pattern: null,
@@ -622,12 +667,14 @@ export async function writePrefixAdapter(dir: string, input: PrefixAdapterInput)
     num_attention_heads: H,
     num_layers: L,
     encoder_hidden_size: ehs,
-    prefix_projection: false,
+    prefix_projection: input.prefixProjection ?? false,
+    modules_to_save: input.modulesToSaveNames ?? null,
     inference_mode: true,
     base_model_name_or_path: input.baseModelNameOrPath ?? null,
     revision: null,
     auto_mapping: null,
   };
-  const tensors = new Map([["prompt_embeddings", { data: pe, shape: [P, L * 2 * tokenDim], dtype }]]);
+  const tensors = new Map<string, { data: Float32Array; shape: readonly number[]; dtype: FloatDtype }>([["prompt_embeddings", { data: pe, shape: [P, L * 2 * tokenDim], dtype }]]);
+  for (const [param, t] of input.modulesToSave ?? []) tensors.set(`${PROMPT_PREFIX}${param}`, { data: t.data, shape: t.shape, dtype });
   await writeAdapterFiles(fn, dir, config, tensors);
 }

@@ -62,9 +62,13 @@ struct AttentionParams {
 };
 
 // Backward: given q, k, v, o, lse (from the forward) and dout, writes dq, dk, dv (raw, i.e.
-// with respect to q and k before any rotation).
+// with respect to q and k before any rotation). dlse (optional, [B, Hq, Tq] f32) is a gradient
+// of the forward's lse as well (a caller that merges this attention with another through their
+// log-sum-exp): since d lse_i / d s_ij = P_ij, it only shifts the row's delta:
+// dS = P * (dP - (rowsum(dO * O) - dlse)).
 struct AttentionBwdParams : AttentionParams {
   const void* dout = nullptr;
+  const float* dlse = nullptr;
   void* dq = nullptr;
   void* dk = nullptr;
   void* dv = nullptr;

@@ -52,7 +52,7 @@ inline void backward_prepare_q(const FlashPlan& pl, int64_t item, int thread) {
     load_padded_row<V>(p.dtype, p.o, at, pl.D, Dp, o);
     V acc = V::zero();
     for (int d = 0; d < Dp; d += V::W) acc = fmadd(V::load(dout + d), V::load(o + d), acc);
-    pl.delta[row] = hsum(acc);
+    pl.delta[row] = hsum(acc) - (p.dlse ? p.dlse[row] : 0.f);
     float lse = p.lse[row];
     // A row that sees no key has lse = -inf; +inf makes its P exactly 0 instead of NaN.
     int lo, hi;

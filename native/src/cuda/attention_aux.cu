@@ -53,7 +53,8 @@ __global__ void __launch_bounds__(128) combine_kernel(const __grid_constant__ At
 
 template <typename T>
 __global__ void __launch_bounds__(128) delta_kernel(const T* __restrict__ o, const T* __restrict__ dout,
-                                                     float* __restrict__ delta, int B, int Tq, int Hq, int D) {
+                                                     const float* __restrict__ dlse, float* __restrict__ delta,
+                                                     int B, int Tq, int Hq, int D) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const size_t row = (size_t)blockIdx.x * 4 + warp;  // (b * Tq + i) * Hq + h
   if (row >= (size_t)B * Tq * Hq) return;
@@ -67,7 +68,8 @@ __global__ void __launch_bounds__(128) delta_kernel(const T* __restrict__ o, con
     const int h = (int)(row % Hq);
     const size_t bi = row / Hq;
     const int i = (int)(bi % Tq), b = (int)(bi / Tq);
-    delta[((size_t)b * Hq + h) * Tq + i] = s;
+    const size_t at = ((size_t)b * Hq + h) * Tq + i;
+    delta[at] = dlse ? s - dlse[at] : s;  // an lse gradient shifts delta (attention_params.h)
   }
 }
 
@@ -123,7 +125,7 @@ void launch_bwd_delta(const AttentionBwdParams& p, const void* o, float* delta, 
   if (blocks > 0x7fffffffu) throw Error("ERR_ARG", "attention: too many rows");
   with_type(p.dtype, [&](auto tv) {
     using T = decltype(tv);
-    delta_kernel<T><<<(unsigned)blocks, 128, 0, s>>>(static_cast<const T*>(o), static_cast<const T*>(p.dout), delta,
+    delta_kernel<T><<<(unsigned)blocks, 128, 0, s>>>(static_cast<const T*>(o), static_cast<const T*>(p.dout), p.dlse, delta,
                                                      p.B, p.Tq, p.Hq, p.D);
     check_launch("attention delta_kernel");
   });

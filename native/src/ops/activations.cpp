@@ -4,6 +4,10 @@
 // swiglu_backward(dy, gate, up) -> (dgate, dup)            (dy's dtype)
 // gelu_tanh(x) -> 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 // gelu_tanh_backward(dy, x) -> dx                          (dy's dtype)
+// gelu_erf(x) -> 0.5 x (1 + erf(x / sqrt 2))               (BERT's exact "gelu")
+// gelu_erf_backward(dy, x) -> dy (Phi(x) + x phi(x))
+// tanh(x) -> tanh(x)                                       (BERT's pooler, RoBERTa's head)
+// tanh_backward(dy, y) -> dy (1 - y^2)                     (y: the forward's output)
 #include "ops/op_util.h"
 
 namespace ctxwin {
@@ -32,6 +36,10 @@ void register_activation_ops() {
   register_op(same_shape_op("swiglu_backward", {"dy", "gate", "up"}, 2));
   register_op(same_shape_op("gelu_tanh", {"x"}, 1));
   register_op(same_shape_op("gelu_tanh_backward", {"dy", "x"}, 1));
+  register_op(same_shape_op("gelu_erf", {"x"}, 1));
+  register_op(same_shape_op("gelu_erf_backward", {"dy", "x"}, 1));
+  register_op(same_shape_op("tanh", {"x"}, 1));
+  register_op(same_shape_op("tanh_backward", {"dy", "y"}, 1));
 }
 
 }  // namespace ctxwin

@@ -13,6 +13,7 @@ void register_softmax_ops();
 void register_reduce_ops();
 void register_shape_ops();
 void register_optim_ops();
+void register_gated_prefix_ops();
 
 void register_all_ops() {
   static bool done = false;
@@ -27,6 +28,7 @@ void register_all_ops() {
   register_reduce_ops();
   register_shape_ops();
   register_optim_ops();
+  register_gated_prefix_ops();
 }
 
 }  // namespace ctxwin

@@ -67,6 +67,7 @@ void register_all_cpu_kernels() {
   register_reduce_kernels();
   register_shape_kernels();
   register_optim_kernels();
+  register_gated_prefix_kernels();
 }
 
 }  // namespace ctxwin::cpu

@@ -77,6 +77,7 @@ void register_softmax_kernels();
 void register_reduce_kernels();
 void register_shape_kernels();
 void register_optim_kernels();
+void register_gated_prefix_kernels();
 void register_all_cpu_kernels();
 
 }  // namespace ctxwin::cpu

@@ -70,6 +70,36 @@ __global__ void gelu_bwd_kernel(const T* __restrict__ dy, S x, T* __restrict__ d
   }
 }
 
+// gelu_erf(x) = 0.5 x (1 + erf(x / sqrt 2)); d/dx = Phi(x) + x phi(x).
+template <typename T>
+__global__ void gelu_erf_kernel(const T* __restrict__ x, T* __restrict__ y, size_t n) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    float v = ld(x, i);
+    st(y, i, 0.5f * v * (1.f + erff(v * 0.70710678118654752f)));
+  }
+}
+template <typename T, typename S>
+__global__ void gelu_erf_bwd_kernel(const T* __restrict__ dy, S x, T* __restrict__ dx, size_t n) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    float v = x[i];
+    float d = 0.5f * (1.f + erff(v * 0.70710678118654752f)) + v * 0.39894228040143268f * expf(-0.5f * v * v);
+    st(dx, i, ld(dy, i) * d);
+  }
+}
+template <typename T>
+__global__ void tanh_kernel(const T* __restrict__ x, T* __restrict__ y, size_t n) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+    st(y, i, tanhf(ld(x, i)));
+}
+// dx = dy (1 - y^2), y the forward's output.
+template <typename T, typename S>
+__global__ void tanh_bwd_kernel(const T* __restrict__ dy, S y, T* __restrict__ dx, size_t n) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    float t = y[i];
+    st(dx, i, ld(dy, i) * (1.f - t * t));
+  }
+}
+
 constexpr int kThreads = 256;
 
 void swiglu_op(OpContext& c) {
@@ -126,9 +156,61 @@ void gelu_backward_op(OpContext& c) {
   });
 }
 
+template <template <typename> class K>
+void unary_op(OpContext& c, const char* name) {
+  const Storage& x = *c.in[0];
+  Storage& y = *c.out[0];
+  size_t n = (size_t)x.numel();
+  if (n == 0) return;
+  dispatch_dtype(x.dtype(), [&](auto tv) {
+    using T = decltype(tv);
+    K<T>::launch((const T*)x.data(), (T*)y.data(), n);
+    check_launch(name);
+  });
+}
+
+template <typename T>
+struct GeluErf {
+  static void launch(const T* x, T* y, size_t n) { gelu_erf_kernel<T><<<grid_for(n, kThreads), kThreads, 0, device_stream()>>>(x, y, n); }
+};
+template <typename T>
+struct Tanh {
+  static void launch(const T* x, T* y, size_t n) { tanh_kernel<T><<<grid_for(n, kThreads), kThreads, 0, device_stream()>>>(x, y, n); }
+};
+
+void gelu_erf_backward_op(OpContext& c) {
+  const Storage &dy = *c.in[0], &x = *c.in[1];
+  Storage& dx = *c.out[0];
+  size_t n = (size_t)dy.numel();
+  if (n == 0) return;
+  dispatch_sources(dy.dtype(), {&x}, [&](auto tv, auto sv) {
+    using T = decltype(tv);
+    using S = decltype(sv);
+    gelu_erf_bwd_kernel<T, S><<<grid_for(n, kThreads), kThreads, 0, device_stream()>>>((const T*)dy.data(), S::from(&x), (T*)dx.data(), n);
+    check_launch("gelu_erf_bwd_kernel");
+  });
+}
+
+void tanh_backward_op(OpContext& c) {
+  const Storage &dy = *c.in[0], &y = *c.in[1];
+  Storage& dx = *c.out[0];
+  size_t n = (size_t)dy.numel();
+  if (n == 0) return;
+  dispatch_sources(dy.dtype(), {&y}, [&](auto tv, auto sv) {
+    using T = decltype(tv);
+    using S = decltype(sv);
+    tanh_bwd_kernel<T, S><<<grid_for(n, kThreads), kThreads, 0, device_stream()>>>((const T*)dy.data(), S::from(&y), (T*)dx.data(), n);
+    check_launch("tanh_bwd_kernel");
+  });
+}
+
 }  // namespace
 
 void register_activation_kernels() {
+  register_kernel("cuda", "gelu_erf", [](OpContext& c) { unary_op<GeluErf>(c, "gelu_erf_kernel"); });
+  register_kernel("cuda", "gelu_erf_backward", gelu_erf_backward_op);
+  register_kernel("cuda", "tanh", [](OpContext& c) { unary_op<Tanh>(c, "tanh_kernel"); });
+  register_kernel("cuda", "tanh_backward", tanh_backward_op);
   register_kernel("cuda", "swiglu", swiglu_op);
   register_kernel("cuda", "swiglu_backward", swiglu_backward_op);
   register_kernel("cuda", "gelu_tanh", gelu_op);
