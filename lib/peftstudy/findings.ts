@@ -8,8 +8,10 @@
  *   (a) APT ≥ P-tuning v2, full data and few-shot separately: reproduced when the mean of
  *       APT − PTv2 is ≥ 0 AND the interval's lower bound is above −NONINFERIORITY (APT is not worse
  *       by more than one point); otherwise not reproduced (the text says whether APT is worse —
- *       the whole interval below 0 — or the run cannot tell). Fewer than 2 complete seeds, or
- *       missing APT / PTv2 cells: not testable.
+ *       the whole interval below 0 — or the run cannot tell). Not testable: fewer than 2 complete
+ *       seeds, missing APT / PTv2 cells, or neither method learned the tasks (the better of the
+ *       two is on average less than MIN_LEARNED above the tasks' majority baselines: two methods
+ *       stuck at the baseline are "equal" without saying anything about the claim).
  *   (b) Gates differ between layers and between tasks (APT, full data). A cell's layer profile
  *       p[l] = mean over prefix tokens of α[l][k]. Layers: in every task the spread (sd over
  *       layers) of the seed-mean profile exceeds LAYER_RATIO × the seed noise of a layer mean
@@ -26,6 +28,8 @@ import type { PeftCell, PeftCellMethod, PeftFinding, PeftReport, PeftSetting } f
 
 /** APT may be this much worse (score units: 0.01 = one point) and still count as "≥". */
 export const NONINFERIORITY = 0.01;
+/** (a), (c): the better method must beat the majority baseline by this much (mean over tasks) for a comparison to mean anything. */
+export const MIN_LEARNED = 0.02;
 /** Finding (b): layer spread / seed noise needed in every task. */
 export const LAYER_RATIO = 2;
 /** Finding (b): between-task / between-seed profile distance needed. */
@@ -84,6 +88,15 @@ function geFinding(ev: PeftEvidence, setting: PeftSetting, a: PeftCellMethod, b:
   if (missing.length) {
     const why = missing.map((m) => `${m}: ${ev.reasonMissing(m) ?? "no cells in this report"}`).join("; ");
     return { verdict: "not testable", text: `No scores for ${missing.join(" and ")} in the ${setting} setting (${why}).`, summary: `no ${missing.join("/")} scores` };
+  }
+  const baseline = new Map(ev.report.tasks.map((t) => [t.name, t.baseline]));
+  const learned = ev.tasks.map((t) => {
+    const best = [a, b].map((m) => ev.seeds.map((s) => ev.score(t, setting, m, s)).filter((x): x is number => x !== null)).map((xs) => (xs.length ? mean(xs) : -Infinity));
+    return Math.max(...best) - (baseline.get(t) ?? 0);
+  });
+  const gain = mean(learned);
+  if (!(gain >= MIN_LEARNED)) {
+    return { verdict: "not testable", text: `Neither ${names[0]} nor ${names[1]} learned the tasks in the ${setting} setting: the better of the two is ${signedPts(gain)} points above the majority baselines on average (needs ≥ ${pts(MIN_LEARNED)}), so equal scores would say nothing.`, summary: `not learned (${signedPts(gain)} pts over baseline)` };
   }
   const per = pairedSeedMeans(ev, setting, a, b);
   const list = per.map((p) => `seed ${p.seed}: ${signedPts(p.diff)}`).join(", ");
@@ -188,7 +201,7 @@ function gateFinding(ev: PeftEvidence): { verdict: PeftFinding["verdict"]; text:
 
 /** The criteria in words (shown on the page beside each finding). */
 export const CRITERIA = {
-  ge: `mean over seeds of (mean over tasks of the score difference) ≥ 0 and its 95% t interval's lower bound > −${100 * NONINFERIORITY} point; fewer than 2 seeds: not testable`,
+  ge: `mean over seeds of (mean over tasks of the score difference) ≥ 0 and its 95% t interval's lower bound > −${100 * NONINFERIORITY} point; not testable with fewer than 2 seeds or when the better method is less than ${100 * MIN_LEARNED} points above the majority baselines`,
   gates: `every task: sd over layers of the seed-mean layer profile > ${LAYER_RATIO} × the seed noise of a layer mean; and the mean RMS distance between two tasks' profiles (same seed) > ${TASK_RATIO} × that between two seeds (same task)`,
 };
 

@@ -59,10 +59,10 @@ export const PEFT_PRESETS: Record<PeftPresetName, PeftPreset> = {
   quick: {
     name: "quick",
     description: "the default: at most 15 minutes on 2 CPU cores with backbone pretraining (4 layers, d = 64, 2 seeds)",
-    backbone: { hiddenSize: 64, numLayers: 4, numHeads: 4, intermediateSize: 128, vocabSize: 2000, maxLength: 64, steps: 600, batch: 32, lr: 1e-3 },
-    data: { maxTrain: 600, maxTest: 300, maxLength: 64, genreSentences: 2, perDocument: 4, testFraction: 0.2 },
+    backbone: { hiddenSize: 64, numLayers: 4, numHeads: 4, intermediateSize: 256, vocabSize: 1024, maxLength: 64, steps: 600, batch: 16, lr: 3e-3 },
+    data: { maxTrain: 600, maxTest: 200, maxLength: 64, genreSentences: 2, perDocument: 4, testFraction: 0.2 },
     fewShotK: 8,
-    train: { full: { steps: 150, batch: 16, warmup: 10 }, fewShot: { steps: 60, batch: 8, warmup: 5 } },
+    train: { full: { steps: 100, batch: 16, warmup: 10 }, fewShot: { steps: 40, batch: 8, warmup: 4 } },
     lr: { full: 1e-3, lora: 5e-3, ptv2: 1e-2, apt: 1e-2 },
     lora: { r: 8, alpha: 16, targetModules: ["query", "value"] },
     prefixLength: 8,

@@ -72,6 +72,16 @@ describe("finding (a): APT ≥ P-tuning v2", () => {
     expect(find(unavailable, "a-full").text).toMatch(/not in this build/);
   });
 
+  it("not testable when neither method learned the tasks (both near the majority baseline)", () => {
+    const r = report(pairCells("full", { t1: [0, 0, 0], t2: [0, 0, 0] }), [0, 1, 2]);
+    r.tasks.forEach((t) => (t.baseline = 0.5)); // pairCells scores PTv2 0.5 and APT 0.5 + diff
+    const f = find(r, "a-full");
+    expect(f.verdict).toBe("not testable");
+    expect(f.text).toMatch(/Neither APT nor P-tuning v2 learned the tasks/);
+    r.tasks.forEach((t) => (t.baseline = 0.47)); // 3 points above: testable
+    expect(find(r, "a-full").verdict).toBe("reproduced");
+  });
+
   it("a seed missing a task is left out of the pairing", () => {
     const cells = pairCells("full", { t1: [0.02, 0.03, 0.04], t2: [0.02, 0.03, 0.04] }).filter((c) => !(c.task === "t2" && c.seed === 2));
     const r = report(cells, [0, 1, 2]);
