@@ -105,6 +105,20 @@ describe("runPeftStudy with stand-in adapters (every method)", () => {
     for (const f of rep.findings) expect(f.text.length).toBeGreaterThan(20);
   });
 
+  it("ctxwin report re-renders it; a malformed report.json is an error naming the field", () => {
+    const r = ctxwin("report", out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/a-full APT ≥ P-tuning v2/);
+    const html = readFileSync(join(out, "report.html"), "utf8");
+    for (const s of ["brown-genre: mean gate α", "Variable-prefix probe", "Deviations from the paper"]) expect(html).toContain(s);
+    const bad = structuredClone(rep) as unknown as { cells: { score: unknown; gates: { lambda: number[] } | null }[] };
+    bad.cells[0]!.score = "high";
+    expect(() => validatePeftReport(bad, "r.json")).toThrow(/r\.json: cells\[0\] \(brown-genre\/full\/full\/0\)\.score/);
+    const bad2 = structuredClone(rep) as unknown as { cells: { method: string; gates: { lambda: number[] } | null }[] };
+    bad2.cells.find((c) => c.method === "apt")!.gates!.lambda.pop();
+    expect(() => validatePeftReport(bad2, "r.json")).toThrow(/gates\.lambda: expected one value per layer \(2\)/);
+  });
+
   it("a re-run reuses every cell from cells.jsonl", async () => {
     const again = (await runPeftStudy({ preset, model, out, seeds: 2, progress: silentProgress, parts: standIns() })).report;
     expect(again.cells.length).toBe(rep.cells.length);
