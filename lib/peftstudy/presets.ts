@@ -22,7 +22,10 @@ export const PEFT_PRESET_NAMES: readonly PeftPresetName[] = ["micro", "quick", "
 export interface PeftPreset {
   name: PeftPresetName;
   description: string;
-  /** The backbone pretrained by masked language modelling on Brown (ignored with --model). */
+  /**
+   * The backbone pretrained by masked language modelling on Brown (ignored with --model); maxLength
+   * is its rows' length and max_position_embeddings (room for the task inputs plus prefix positions).
+   */
   backbone: { hiddenSize: number; numLayers: number; numHeads: number; intermediateSize: number; vocabSize: number; maxLength: number; steps: number; batch: number; lr: number };
   /** Task sizes: training / test examples at most, and the input length limit (specials included). */
   data: { maxTrain: number; maxTest: number; maxLength: number; genreSentences: number; perDocument: number; testFraction: number };
@@ -59,7 +62,7 @@ export const PEFT_PRESETS: Record<PeftPresetName, PeftPreset> = {
   quick: {
     name: "quick",
     description: "the default: at most 15 minutes on 2 CPU cores with backbone pretraining (4 layers, d = 64, 2 seeds)",
-    backbone: { hiddenSize: 64, numLayers: 4, numHeads: 4, intermediateSize: 256, vocabSize: 1024, maxLength: 64, steps: 600, batch: 16, lr: 3e-3 },
+    backbone: { hiddenSize: 64, numLayers: 4, numHeads: 4, intermediateSize: 256, vocabSize: 1024, maxLength: 96, steps: 600, batch: 16, lr: 3e-3 },
     data: { maxTrain: 600, maxTest: 200, maxLength: 64, genreSentences: 2, perDocument: 4, testFraction: 0.2 },
     fewShotK: 8,
     train: { full: { steps: 100, batch: 16, warmup: 10 }, fewShot: { steps: 40, batch: 8, warmup: 4 } },
@@ -73,7 +76,7 @@ export const PEFT_PRESETS: Record<PeftPresetName, PeftPreset> = {
   standard: {
     name: "standard",
     description: "a patient CPU or a GPU: backbone 6 layers, d = 256, 3 seeds, more data and steps",
-    backbone: { hiddenSize: 256, numLayers: 6, numHeads: 4, intermediateSize: 1024, vocabSize: 8000, maxLength: 128, steps: 4000, batch: 32, lr: 5e-4 },
+    backbone: { hiddenSize: 256, numLayers: 6, numHeads: 4, intermediateSize: 1024, vocabSize: 8000, maxLength: 256, steps: 4000, batch: 32, lr: 5e-4 },
     data: { maxTrain: 2000, maxTest: 600, maxLength: 128, genreSentences: 3, perDocument: 8, testFraction: 0.2 },
     fewShotK: 16,
     train: { full: { steps: 600, batch: 32, warmup: 40 }, fewShot: { steps: 150, batch: 8, warmup: 10 } },
@@ -87,7 +90,7 @@ export const PEFT_PRESETS: Record<PeftPresetName, PeftPreset> = {
   paper: {
     name: "paper",
     description: "a GPU host with --model (bert-base / roberta-base): prefix length 16, 5 seeds, 3 epochs of the capped data",
-    backbone: { hiddenSize: 768, numLayers: 12, numHeads: 12, intermediateSize: 3072, vocabSize: 30000, maxLength: 128, steps: 20000, batch: 64, lr: 2e-4 },
+    backbone: { hiddenSize: 768, numLayers: 12, numHeads: 12, intermediateSize: 3072, vocabSize: 30000, maxLength: 512, steps: 20000, batch: 64, lr: 2e-4 },
     data: { maxTrain: 10000, maxTest: 2000, maxLength: 128, genreSentences: 3, perDocument: 20, testFraction: 0.2 },
     fewShotK: 16,
     train: { full: { steps: 1000, batch: 32, warmup: 60 }, fewShot: { steps: 200, batch: 8, warmup: 10 } },

@@ -184,7 +184,7 @@ export async function runPeftStudy(opts: PeftStudyOptions = {}): Promise<PeftStu
   let tasksInfo: PeftTaskInfo[] = [];
   const probe: PeftReport["probe"] = { rule: "per-layer prefix length ∝ the layer's mean APT gate α (mean over prefix tokens, training inputs' real tokens and seeds), total = layers × P as the uniform prefix, at least 1 per layer, largest-remainder rounding", lengths: {} };
   const rules: Record<string, string> = {
-    inputs: "BERT: [CLS] a [SEP] (b [SEP]), type ids 0/1; RoBERTa: <s> a </s></s> b </s>; truncated longest-first to the preset's maxLength ids (specials included). Tagging: every word tokenised with a leading space, its first sub-token carries the label, continuations and specials are not scored; words past maxLength are cut and predicted O",
+    inputs: "BERT: [CLS] a [SEP] (b [SEP]), type ids 0/1; RoBERTa: <s> a </s></s> b </s>; truncated longest-first to maxLength ids (specials included): the preset's, or less so that the longest first-layer prefix of the run (P-tuning v2 shifts positions by it; the probe's can reach L·P − L + 1) still fits the position embeddings — the same for every method. Tagging: every word tokenised with a leading space, its first sub-token carries the label, continuations and specials are not scored; words past maxLength are cut and predicted O",
     methods: `full: every weight; lora: r ${preset.lora.r}, alpha ${preset.lora.alpha} on ${preset.lora.targetModules.join(", ")}; ptv2: ${preset.prefixLength} prefix key/value vectors per layer, no reparameterisation; apt: the same prefixes with ${preset.aptGate === "token" ? "per-token" : "pooled per-sequence"} gates α and a scale λ per layer. Adapter methods also train the head (classifier and pooler)`,
     training: `the same steps, batch and warmup for every method (full data: ${preset.train.full.steps} steps × ${preset.train.full.batch}; few-shot: ${preset.train.fewShot.steps} × ${preset.train.fewShot.batch}); AdamW (weight decay 0.01, clipping 1), warmup then cosine to 0.1·lr; lr per method: ${Object.entries(preset.lr).map(([m, v]) => `${m} ${v}`).join(", ")}; the score is the model after the last step (no dev-set selection)`,
     fewShot: `k = ${preset.fewShotK} training examples per class (tagging: per entity type of a sentence's first entity, and k sentences without one), a fresh draw per seed`,
@@ -234,7 +234,14 @@ export async function runPeftStudy(opts: PeftStudyOptions = {}): Promise<PeftStu
     if (!existsSync(join(dir, "tokenizer.json"))) throw new CtxwinError("ERR_ARG", `${FN}: --model: expected tokenizer.json in ${dir} (the tasks are text), got none`);
     const tok = await parts.loadTokenizer(dir);
     const codec = inputCodec(tok, cfg.modelType === "roberta" ? "roberta" : "bert");
-    const maxLength = Math.min(preset.data.maxLength, cfg.maxPositions - (cfg.modelType === "roberta" ? cfg.padTokenId + 1 : 0));
+    // P-tuning v2 prefixes shift the real tokens' positions by the first layer's prefix length (as
+    // transformers with past_key_values): every method gets inputs that fit the longest first-layer
+    // prefix of the run (the probe's can reach L·P − L + 1), so all methods see the same truncation
+    const prefixReserve = !methods.some((m) => m === "ptv2" || m === "apt") ? 0 : methods.includes("ptv2") && methods.includes("apt") ? cfg.numLayers * (preset.prefixLength - 1) + 1 : preset.prefixLength;
+    const maxLength = Math.min(preset.data.maxLength, cfg.maxPositions - (cfg.modelType === "roberta" ? cfg.padTokenId + 1 : 0) - prefixReserve);
+    if (maxLength < 8) {
+      throw new CtxwinError("ERR_ARG", `${FN}: --model: expected max_position_embeddings of at least ${cfg.maxPositions - maxLength + 8} (room for 8 input tokens besides ${prefixReserve} prefix positions), got ${cfg.maxPositions} in ${dir}/config.json`);
+    }
     {
       const bare = await loadEncoder(dir, { device, head: { kind: "none" } });
       backbone = { dir, pretrainedHere: !opts.model, cached: pre?.cached ?? false, modelType: cfg.modelType, layers: cfg.numLayers, hiddenSize: cfg.hiddenSize, heads: cfg.numHeads, vocabSize: cfg.vocabSize, parameters: bare.numParameters(), tokenizer: `tokenizer.json of ${dir}`, pretraining: pre ? { finalLoss: pre.finalLoss, seconds: pre.seconds } : null };
