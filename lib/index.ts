@@ -105,6 +105,13 @@ export {
   loadEncoder,
   createEncoder,
   saveEncoder,
+  MlmHead,
+  maskTokens,
+  maskedLmLoss,
+  scoreMasked,
+  type MaskTokensOptions,
+  type MaskedTokens,
+  type MaskedLmLossOptions,
   classificationTargets,
   type EncoderConfig,
   type EncoderHeadKind,
@@ -139,6 +146,17 @@ export {
   type ParameterCounts,
 } from "./peft/index.js";
 export { addApt, aptParameters, aptInfo, meanAptGates, saveAptAdapter, loadAptAdapter, type AptOptions, type AptModel, type GateBatch } from "./peft/index.js";
+// A backbone for PEFT when the user has none: a small BERT pretrained by masked language modelling, cached.
+export {
+  pretrainEncoder,
+  trainEncoderTokenizer,
+  resolvePretrainOptions,
+  PRETRAIN_PRESETS,
+  PRETRAIN_VERSION,
+  type PretrainEncoderOptions,
+  type PretrainEncoderResult,
+  type PretrainSizes,
+} from "./peft/backbone.js";
 
 // File formats.
 export {
@@ -168,6 +186,10 @@ export {
   byteTokenizer,
   BpeTokenizer,
   DecodeStream,
+  WordPieceModel,
+  encodePair,
+  specialTokenIds,
+  type SpecialTokenIds,
   type Tokenizer,
   type TrainBpeOptions,
 } from "./models/tokenizer/index.js";

@@ -7,12 +7,15 @@
  *   python3 scripts/encoder-fixtures.py check OUT
  * loads every case with transformers' Auto classes and compares (exit 1 past 1e-4).
  *
- *   npm run build:ts && node scripts/encoder-export.mjs /tmp/encoders-out
+ *   npm run build:ts && node scripts/encoder-export.mjs /tmp/encoders-out [PRETRAINED_DIR]
+ *
+ * With PRETRAINED_DIR (a pretrainEncoder checkpoint), its files are copied unchanged to
+ * OUT/pretrained/ with ctxwin's MLM logits for a padded pair batch made by its own tokenizer.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadEncoder, saveModel, noGrad, loadDecoderClassifier, saveDecoderClassifier } from "../dist/index.js";
+import { loadEncoder, saveModel, noGrad, loadDecoderClassifier, saveDecoderClassifier, loadTokenizer, encodePair, specialTokenIds } from "../dist/index.js";
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "test", "fixtures", "encoders");
 const out = process.argv[2];
@@ -27,6 +30,8 @@ const cases = [
   ["bert-tokcls", "bert-tokcls", undefined],
   ["roberta-seqcls", "roberta-seqcls", undefined],
   ["roberta-newhead", "roberta", { kind: "sequence", numLabels: 4 }],
+  ["bert-mlm", "bert-mlm", undefined],
+  ["roberta-mlm", "roberta-mlm", undefined],
 ];
 for (const [name, src, head] of cases) {
   const e = JSON.parse(await readFile(path.join(FIX, src, "expected.json"), "utf8"));
@@ -41,7 +46,7 @@ for (const [name, src, head] of cases) {
   };
   const res = { input_ids: e.input_ids, attention_mask: e.attention_mask, token_type_ids: e.token_type_ids, lengths: e.lengths };
   res.last_hidden_state = await read(noGrad(() => m.hidden(e.input_ids, opts)));
-  if (m.classifier) res.logits = await read(noGrad(() => m.logits(e.input_ids, opts)));
+  if (m.classifier || m.mlmHead) res.logits = await read(noGrad(() => m.logits(e.input_ids, opts)));
   await writeFile(path.join(dir, "ctxwin.json"), JSON.stringify(res) + "\n");
   m.dispose();
   console.log(name, "->", dir);
@@ -58,4 +63,26 @@ for (const name of ["llama-seqcls", "llama-tokcls"]) {
   h.model.dispose();
   h.dispose();
   console.log(name, "->", dir);
+}
+
+if (process.argv[3]) {
+  const src = process.argv[3];
+  const dir = path.join(out, "pretrained");
+  await mkdir(dir, { recursive: true });
+  for (const f of ["config.json", "model.safetensors"]) await copyFile(path.join(src, f), path.join(dir, f));
+  const tok = await loadTokenizer(src);
+  const enc = [encodePair(tok, "The jury said it did find that the election was conducted.", "It was a quiet day."), encodePair(tok, "A short one.")];
+  const T = Math.max(...enc.map((e) => e.ids.length));
+  const pad = specialTokenIds(tok).pad;
+  const input_ids = enc.map((e) => [...e.ids, ...new Array(T - e.ids.length).fill(pad)]);
+  const token_type_ids = enc.map((e) => [...e.typeIds, ...new Array(T - e.ids.length).fill(0)]);
+  const lengths = enc.map((e) => e.ids.length);
+  const attention_mask = lengths.map((n) => Array.from({ length: T }, (_, t) => (t < n ? 1 : 0)));
+  const m = await loadEncoder(src);
+  const l = noGrad(() => m.logits(input_ids, { keyLengths: lengths, tokenTypeIds: token_type_ids }));
+  const logits = Array.from(await l.value.data());
+  l.release();
+  m.dispose();
+  await writeFile(path.join(dir, "ctxwin.json"), JSON.stringify({ input_ids, attention_mask, token_type_ids, lengths, logits }) + "\n");
+  console.log("pretrained", "->", dir);
 }

@@ -17,6 +17,11 @@ Writes OUT/<case>/{config.json, model.safetensors, expected.json} for small rand
   roberta-seqcls   RobertaForSequenceClassification (classifier.dense + out_proj on <s>)
   llama-seqcls     LlamaForSequenceClassification (score on the last non-pad token; no lm_head)
   llama-tokcls     LlamaForTokenClassification (score with bias on every position)
+  bert-mlm         BertForMaskedLM (cls.predictions transform + bias, decoder tied to the word
+                   embeddings; logits [2, T, 100])
+  roberta-mlm      RobertaForMaskedLM (lm_head dense / layer_norm / bias, decoder tied)
+  (the cases are made in this order from one torch seed: new ones go last so the others stay
+  byte-identical)
 expected.json: the padded batch of 2 sequences (input_ids, attention_mask, token_type_ids,
 lengths), last_hidden_state [2, T, 32], pooler_output [2, 32] (models with a pooler) and logits
 (heads). Values are stored with 9 significant digits (exact for float32).
@@ -40,10 +45,12 @@ from transformers import (
     LlamaForSequenceClassification,
     LlamaForTokenClassification,
     BertConfig,
+    BertForMaskedLM,
     BertForSequenceClassification,
     BertForTokenClassification,
     BertModel,
     RobertaConfig,
+    RobertaForMaskedLM,
     RobertaForSequenceClassification,
     RobertaModel,
 )
@@ -115,7 +122,7 @@ def make(out, name, model, pad_id, bos, eos, with_types, seed):
 
 
 def check(root):
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
+    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     bad = 0
     for name in sorted(os.listdir(root)):
@@ -123,7 +130,12 @@ def check(root):
         if not os.path.exists(os.path.join(d, "ctxwin.json")):
             continue
         arch = AutoConfig.from_pretrained(d).architectures[0]
-        cls = AutoModelForSequenceClassification if arch.endswith("ForSequenceClassification") else AutoModelForTokenClassification if arch.endswith("ForTokenClassification") else AutoModel
+        cls = (
+            AutoModelForSequenceClassification if arch.endswith("ForSequenceClassification")
+            else AutoModelForTokenClassification if arch.endswith("ForTokenClassification")
+            else AutoModelForMaskedLM if arch.endswith("ForMaskedLM")
+            else AutoModel
+        )
         model, info = cls.from_pretrained(d, output_loading_info=True)
         model.eval()
         c = json.load(open(os.path.join(d, "ctxwin.json")))
@@ -166,6 +178,8 @@ def main():
                  max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
     make(out, "llama-seqcls", LlamaForSequenceClassification(LlamaConfig(**dict(llama, num_labels=3))), 0, 1, 2, False, 7)
     make(out, "llama-tokcls", LlamaForTokenClassification(LlamaConfig(**dict(llama, num_labels=5))), 0, 1, 2, False, 8)
+    make(out, "bert-mlm", BertForMaskedLM(BertConfig(**bert)), 0, 1, 2, True, 9)
+    make(out, "roberta-mlm", RobertaForMaskedLM(RobertaConfig(**rob)), 1, 0, 2, False, 10)
 
 
 if __name__ == "__main__":

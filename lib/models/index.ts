@@ -24,5 +24,7 @@ export {
   type EncoderAct,
   type EncoderHeadKind,
 } from "./encoder/config.js";
+export { MlmHead } from "./encoder/mlm_head.js";
+export { maskTokens, maskedLmLoss, scoreMasked, type MaskTokensOptions, type MaskedTokens, type MaskedLmLossOptions } from "./encoder/mlm.js";
 export { loadEncoder, createEncoder, saveEncoder, readEncoderConfig, type LoadEncoderOptions, type CreateEncoderOptions, type EncoderHeadOptions } from "./encoder/load.js";
 export { DecoderClassifier, loadDecoderClassifier, saveDecoderClassifier, predict, predictLabels, type DecoderHeadOptions, type HeadForwardOptions, type LoadDecoderClassifierOptions } from "./heads.js";

@@ -67,7 +67,7 @@ describe("loadTokenizer errors", () => {
   });
 
   it("unsupported model types name the supported one", async () => {
-    for (const type of ["Unigram", "WordPiece", "WordLevel"]) {
+    for (const type of ["Unigram", "WordLevel"]) {
       const j = base();
       j.model = { type, vocab: type === "Unigram" ? [["a", 0]] : { a: 0 } };
       const { dir, file } = await dirWith(j);
@@ -93,17 +93,20 @@ describe("loadTokenizer errors", () => {
       [(j) => (j.model.merges[0] = "Ġ 日"), /model\.merges\[0\]: expected merge parts that are in model\.vocab, got "日"/],
       [(j) => j.model.merges.push("x y"), /result is in model\.vocab \("xy" is not\)/],
       [(j) => (j.model.unk_token = "<unk>"), /model\.unk_token: expected a token in model\.vocab/],
+      [(j) => (j.model = { type: "WordPiece", vocab: { a: 0 }, unk_token: "[UNK]" }), /model\.unk_token: expected a token in model\.vocab \(WordPiece needs its unknown token\)/],
+      [(j) => (j.model = { type: "WordPiece", vocab: { "[UNK]": 0 }, max_input_chars_per_word: -1 }), /model\.max_input_chars_per_word: expected an integer/],
+      [(j) => (j.normalizer = { type: "BertNormalizer", clean_text: 1 }), /normalizer\.clean_text: expected a boolean/],
       [(j) => (j.added_tokens = {}), /added_tokens: expected an array/],
       [(j) => delete j.added_tokens[0].id, /added_tokens\[0\]\.id: expected an integer/],
       [(j) => (j.added_tokens[0].content = 5), /added_tokens\[0\]\.content: expected a string/],
-      [(j) => (j.pre_tokenizer = { type: "BertPreTokenizer" }), /pre_tokenizer\.type: expected one of the supported pre_tokenizer types \(ByteLevel, Split/],
+      [(j) => (j.pre_tokenizer = { type: "UnicodeScripts" }), /pre_tokenizer\.type: expected one of the supported pre_tokenizer types \(BertPreTokenizer, ByteLevel, Split/],
       [(j) => (j.pre_tokenizer = { type: "Split", pattern: { Regex: "\\p{N}++" }, behavior: "Isolated", invert: false }), /pre_tokenizer\.pattern\.Regex: expected a regex JS can run \(possessive/],
       [(j) => (j.pre_tokenizer = { type: "Split", pattern: { Regex: "(" }, behavior: "Isolated", invert: false }), /pre_tokenizer\.pattern\.Regex: expected a regex JS can run/],
       [(j) => (j.pre_tokenizer = { type: "Split", pattern: { Glob: "*" }, behavior: "Isolated" }), /pre_tokenizer\.pattern: expected \{"String": \.\.\.\} or \{"Regex": \.\.\.\}/],
       [(j) => (j.pre_tokenizer = { type: "Split", pattern: { String: " " }, behavior: "Sideways" }), /pre_tokenizer\.behavior: expected one of Removed, Isolated/],
       [(j) => (j.pre_tokenizer = { type: "Sequence", pretokenizers: [{ type: "ByteLevel" }, { type: "Nope" }] }), /pre_tokenizer\.pretokenizers\[1\]\.type: expected one of the supported/],
       [(j) => (j.normalizer = { type: "Precompiled", precompiled_charsmap: "" }), /normalizer\.type: expected one of the supported normalizer types/],
-      [(j) => (j.decoder = { type: "WordPiece" }), /decoder\.type: expected one of the supported decoder types/],
+      [(j) => (j.decoder = { type: "CTC" }), /decoder\.type: expected one of the supported decoder types/],
       [(j) => (j.post_processor = { type: "TemplateProcessing", single: [{ SpecialToken: { id: "<s>" } }, { Sequence: { id: "A" } }], special_tokens: {} }), /post_processor\.single\[0\]: expected a token listed in post_processor\.special_tokens/],
       [(j) => (j.post_processor = { type: "Magic" }), /post_processor\.type: expected one of the supported post_processor types/],
       [(j) => (j.model.ignore_merges = "yes"), /model\.ignore_merges: expected a boolean/],

@@ -11,8 +11,8 @@ import { CtxwinError, show } from "../../errors.js";
 
 export type EncoderType = "bert" | "roberta";
 export type EncoderAct = "gelu" | "gelu_tanh";
-/** Classification head: none (the bare encoder), sequence ([CLS] / <s>) or per-token. */
-export type EncoderHeadKind = "none" | "sequence" | "token";
+/** Head: none (the bare encoder), sequence ([CLS] / <s>), per-token, or masked-LM ("mlm": logits over the vocabulary, decoder tied to the word embeddings). */
+export type EncoderHeadKind = "none" | "sequence" | "token" | "mlm";
 
 export interface EncoderConfig {
   modelType: EncoderType;
@@ -66,7 +66,7 @@ function fail(fn: string, where: string, field: string, expected: string, got: u
 /** The HF class name of a model type + head. */
 export function encoderArchitecture(modelType: EncoderType, head: EncoderHeadKind): string {
   const base = modelType === "bert" ? "Bert" : "Roberta";
-  return head === "none" ? `${base}Model` : head === "sequence" ? `${base}ForSequenceClassification` : `${base}ForTokenClassification`;
+  return head === "none" ? `${base}Model` : head === "sequence" ? `${base}ForSequenceClassification` : head === "mlm" ? `${base}ForMaskedLM` : `${base}ForTokenClassification`;
 }
 
 /** True when a parsed config.json is an encoder this module reads. */
@@ -123,12 +123,17 @@ export function parseEncoderConfig(json: unknown, where = "config.json", fn = "l
     const a = Array.isArray(archs) && typeof archs[0] === "string" ? (archs[0] as string) : null;
     if (a && /ForSequenceClassification$/.test(a)) kind = "sequence";
     else if (a && /ForTokenClassification$/.test(a)) kind = "token";
-    else if (a && !/Model$/.test(a) && !/ForMaskedLM$|PreTraining$/.test(a)) {
+    else if (a && /ForMaskedLM$/.test(a)) kind = "mlm";
+    else if (a && !/Model$/.test(a) && !/PreTraining$/.test(a)) {
       fail(fn, where, "architectures", `${encoderArchitecture(mt, "none")}, ${encoderArchitecture(mt, "sequence")} or ${encoderArchitecture(mt, "token")}`, archs);
     }
     if (kind !== "none") numLabels = labelsOf(o) ?? 2;
   }
-  if (kind !== "none" && (!Number.isInteger(numLabels) || numLabels < 1)) fail(fn, where, "num_labels", "a positive integer", numLabels);
+  if (kind === "mlm") {
+    numLabels = 0; // the vocabulary is the output
+    if (o.tie_word_embeddings === false) fail(fn, where, "tie_word_embeddings", "true (ctxwin's MLM head ties its decoder to the word embeddings)", false);
+  }
+  if (kind !== "none" && kind !== "mlm" && (!Number.isInteger(numLabels) || numLabels < 1)) fail(fn, where, "num_labels", "a positive integer", numLabels);
   // HF: BertModel and BertForSequenceClassification have the pooler; token heads and RoBERTa heads do not
   const pooler = kind === "none" || (mt === "bert" && kind === "sequence");
   const extra: Record<string, unknown> = {};
@@ -183,7 +188,7 @@ export function encoderConfigToJson(c: EncoderConfig): Record<string, unknown> {
     position_embedding_type: "absolute",
     initializer_range: c.initializerRange,
   };
-  if (c.head !== "none") {
+  if (c.head !== "none" && c.head !== "mlm") {
     if (!out.id2label) {
       const id2label: Record<string, string> = {};
       const label2id: Record<string, number> = {};

@@ -23,7 +23,7 @@ import { Encoder } from "./model.js";
 import { applyEncoderAdapter } from "./adapter.js";
 
 export interface EncoderHeadOptions {
-  /** "sequence" (pooled [CLS] / <s>), "token" (every position) or "none" (drop the checkpoint's head). */
+  /** "sequence" (pooled [CLS] / <s>), "token" (every position), "mlm" (masked-LM logits) or "none" (drop the checkpoint's head). */
   kind: EncoderHeadKind;
   /** Number of labels (default: the checkpoint's num_labels / id2label, else 2). */
   numLabels?: number;
@@ -56,7 +56,7 @@ function checkHead(fn: string, head: unknown): EncoderHeadOptions | undefined {
   if (head === undefined) return undefined;
   if (head === null || typeof head !== "object") throw new CtxwinError("ERR_ARG", `${fn}: opts.head: expected { kind, numLabels? }, got ${show(head)}`);
   const h = head as EncoderHeadOptions;
-  if (!["none", "sequence", "token"].includes(h.kind)) throw new CtxwinError("ERR_ARG", `${fn}: opts.head.kind: expected "none", "sequence" or "token", got ${show(h.kind)}`);
+  if (!["none", "sequence", "token", "mlm"].includes(h.kind)) throw new CtxwinError("ERR_ARG", `${fn}: opts.head.kind: expected "none", "sequence", "token" or "mlm", got ${show(h.kind)}`);
   if (h.numLabels !== undefined && (!Number.isInteger(h.numLabels) || h.numLabels < 1)) {
     throw new CtxwinError("ERR_ARG", `${fn}: opts.head.numLabels: expected a positive integer, got ${show(h.numLabels)}`);
   }
@@ -109,7 +109,7 @@ export async function loadEncoder(dir: string, opts: LoadEncoderOptions = {}): P
     for (const s of specs) {
       const candidates = [s.name, s.name.startsWith(prefix) ? s.name.slice(prefix.length) : prefix + s.name];
       const src = candidates.find((n) => ckpt.has(n));
-      const isHead = s.name.startsWith("classifier.");
+      const isHead = /^(classifier|cls|lm_head)\./.test(s.name);
       if (!src) {
         // a new head, or the pooler of a model loaded from a checkpoint without one (HF inits both)
         if (isHead || /(^|\.)pooler\.dense\./.test(s.name)) {

@@ -39,6 +39,7 @@ import { Embedding, LayerNorm, Linear } from "../../nn/layers.js";
 import { Container, Module, ModuleList } from "../../nn/module.js";
 import type { PrefixProvider } from "../../nn/prefix_provider.js";
 import type { EncoderConfig, EncoderHeadKind } from "./config.js";
+import { MlmHead, mlmHeadName } from "./mlm_head.js";
 
 export interface EncoderForwardOptions {
   /**
@@ -112,6 +113,8 @@ export class Encoder extends Module {
   readonly classifierDense: Linear | null;
   /** Computes every layer's prefix keys/values at the start of each forward (see setPrefixProvider), or null. */
   prefixProvider: PrefixProvider | null = null;
+  /** The masked-LM head (head "mlm", mlm_head.ts), else null. */
+  readonly mlmHead: MlmHead | null;
 
   constructor(config: EncoderConfig, b: Builder) {
     super();
@@ -131,10 +134,11 @@ export class Encoder extends Module {
     this.pooler = c.pooler ? add("pooler.dense", new Linear(rb.sub("pooler.dense"), c.hiddenSize, c.hiddenSize, { bias: true })) : null;
     this.classifierDense = null;
     this.classifier = null;
+    this.mlmHead = c.head === "mlm" ? this.module(mlmHeadName(c), new MlmHead(b.sub(mlmHeadName(c)), c, this.wordEmbeddings)) : null;
     if (c.head === "sequence" && c.modelType === "roberta") {
       this.classifierDense = this.module("classifier.dense", new Linear(b.sub("classifier.dense"), c.hiddenSize, c.hiddenSize, { bias: true }));
       this.classifier = this.module("classifier.out_proj", new Linear(b.sub("classifier.out_proj"), c.hiddenSize, c.numLabels, { bias: true }));
-    } else if (headed) {
+    } else if (headed && c.head !== "mlm") {
       this.classifier = this.module("classifier", new Linear(b.sub("classifier"), c.hiddenSize, c.numLabels, { bias: true }));
     }
   }
@@ -248,8 +252,8 @@ export class Encoder extends Module {
   }
 
   /**
-   * Head logits: sequence heads [B, numLabels], token heads [B, T, numLabels]. Records on an
-   * active tape.
+   * Head logits: sequence heads [B, numLabels], token heads [B, T, numLabels], MLM head
+   * [B, T, vocab]. Records on an active tape.
    */
   logits(ids: readonly (readonly number[])[], opts: EncoderForwardOptions = {}): Variable {
     return runAll(this.logitsSteps(ids, opts));
@@ -259,11 +263,14 @@ export class Encoder extends Module {
   logitsSteps(ids: readonly (readonly number[])[], opts: EncoderForwardOptions = {}): Steps<Variable> {
     const c = this.config;
     const cls = this.classifier;
-    if (!cls) throw new CtxwinError("ERR_ARG", `Encoder.logits: model: expected a model with a classification head (loadEncoder(dir, { head })), got a bare ${c.modelType} encoder`);
+    const mlm = this.mlmHead;
+    if (!cls && !mlm) throw new CtxwinError("ERR_ARG", `Encoder.logits: model: expected a model with a classification head (loadEncoder(dir, { head })), got a bare ${c.modelType} encoder`);
     const self = this;
     return tidySteps(
       (function* (): Steps<Variable> {
         const h = yield* self.hiddenSteps(ids, opts);
+        if (mlm) return mlm.forward(h);
+        if (!cls) throw new CtxwinError("ERR_INTERNAL", "Encoder.logits: no head");
         if (c.head === "token") return cls.forward(h);
         if (self.classifierDense) return cls.forward(F.tanh(self.classifierDense.forward(self.firstToken(h))));
         return cls.forward(F.tanh(self.pooler!.forward(self.firstToken(h))));
@@ -296,7 +303,7 @@ export class Encoder extends Module {
 
   /** Head logits (or, for a bare encoder, the last hidden states) as an f32 Tensor; no gradient. */
   async forward(ids: readonly (readonly number[])[], opts: EncoderForwardOptions = {}): Promise<Tensor> {
-    const out = noGrad(() => (this.classifier ? this.logits(ids, opts) : this.hidden(ids, opts)).detachValue());
+    const out = noGrad(() => (this.classifier || this.mlmHead ? this.logits(ids, opts) : this.hidden(ids, opts)).detachValue());
     if (out.dtype === "f32") return out;
     using low = out;
     return low.to("f32");

@@ -13,9 +13,10 @@ import { CtxwinError } from "../../errors.js";
 import type { AddedToken } from "./added.js";
 import { AddedVocabulary } from "./added.js";
 import { BYTE_TO_UNICODE, ByteSink, addedTokenJSON, byteLevelTokenBytes, utf8Decode, utf8Encode } from "./byte_level.js";
-import type { Decoder, FormatCtx, NormalizeFn, PostProcessor, PreTokenizer } from "./pipeline.js";
+import type { Decoder, FormatCtx, NormalizeFn, PostProcessor, PreTokenizer, Segment } from "./pipeline.js";
 import { toByteLevel } from "./pipeline.js";
 import type { DecodeOptions, EncodeOptions, Tokenizer } from "./types.js";
+import type { SubwordModel } from "./wordpiece.js";
 
 /** Open-addressing hash map (a, b) → int, for merge ranks: no allocation on lookup. */
 export class PairMap {
@@ -87,7 +88,7 @@ const CACHE_MAX_WORD = 256;
 const CACHE_CAPACITY = 100_000;
 
 /** The BPE model: word → ids. */
-export class BpeModel {
+export class BpeModel implements SubwordModel {
   readonly vocab: ReadonlyMap<string, number>;
   readonly merges: readonly [string, string][];
   readonly opts: Required<Omit<BpeModelOptions, "vocab" | "merges">>;
@@ -150,6 +151,10 @@ export class BpeModel {
     return this.vocabR.length - 1;
   }
 
+  get unkToken(): string | null {
+    return this.opts.unkToken;
+  }
+
   /** Rank of merging (a, b), or NO_RANK. */
   private rank(a: number, b: number): number {
     const r = this.ranks.get(a, b);
@@ -177,6 +182,25 @@ export class BpeModel {
   /** Drops cached words (encoding results never change; this only frees memory). */
   clearCache(): void {
     this.cache = new Map();
+  }
+
+  /** The tokenizer.json `model` object. */
+  toJSON(): object {
+    const vocab: Record<string, number> = Object.create(null);
+    for (const [tok, id] of [...this.vocab].sort((x, y) => x[1] - y[1])) vocab[tok] = id;
+    const o = this.opts;
+    return {
+      type: "BPE",
+      dropout: o.dropout,
+      unk_token: o.unkToken,
+      continuing_subword_prefix: o.continuingSubwordPrefix,
+      end_of_word_suffix: o.endOfWordSuffix,
+      fuse_unk: o.fuseUnk,
+      byte_fallback: o.byteFallback,
+      ignore_merges: o.ignoreMerges,
+      vocab,
+      merges: this.merges.map(([a, b]) => [a, b]),
+    };
   }
 
   private tokenizeUncached(word: string, byteInput: boolean): number[] {
@@ -388,7 +412,7 @@ export class MinHeap {
 
 /** Everything a BpeTokenizer is made of (hf.ts builds it from tokenizer.json). */
 export interface BpeTokenizerParts {
-  model: BpeModel;
+  model: SubwordModel;
   addedTokens: AddedToken[];
   normalizer: NormalizeFn | null;
   preTokenizer: PreTokenizer | null;
@@ -402,12 +426,15 @@ export interface BpeTokenizerParts {
   config?: Record<string, unknown>;
 }
 
-/** A tokenizer.json BPE tokenizer (byte-level or byte-fallback). Build it with loadTokenizer / tokenizerFromJSON / trainBpe. */
+/**
+ * A tokenizer.json tokenizer: BPE (byte-level or byte-fallback) or WordPiece (BERT). Build it with
+ * loadTokenizer / tokenizerFromJSON / trainBpe.
+ */
 export class BpeTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly bosId?: number;
   readonly eosId?: number;
-  readonly model: BpeModel;
+  readonly model: SubwordModel;
   /** The tokenizer_config.json it was loaded with, if any. */
   readonly config?: Record<string, unknown>;
   private readonly parts: BpeTokenizerParts;
@@ -441,6 +468,21 @@ export class BpeTokenizer implements Tokenizer {
     );
     const post = this.parts.postProcessor;
     return post && (opts.addSpecialTokens ?? true) ? post.apply(out) : out;
+  }
+
+  /**
+   * Encodes a text or a pair of texts with the post-processor's special tokens and token type
+   * ids (HF `tokenizer(a, b)`): no post-processor → A then B, typed 0 and 1.
+   */
+  encodePair(a: string, b?: string): Segment {
+    if (b !== undefined && typeof b !== "string") throw new CtxwinError("ERR_ARG", `Tokenizer.encodePair: b: expected a string or undefined, got ${typeof b}`);
+    const segs: Segment[] = [a, ...(b === undefined ? [] : [b])].map((text, i) => {
+      const ids = this.encode(text, { addSpecialTokens: false });
+      return { ids, typeIds: new Array<number>(ids.length).fill(i) };
+    });
+    const post = this.parts.postProcessor;
+    const out = post ? post.process(segs) : segs;
+    return { ids: out.flatMap((s) => s.ids), typeIds: out.flatMap((s) => s.typeIds) };
   }
 
   /**
@@ -510,10 +552,6 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   toJSON(): object {
-    const m = this.model;
-    const vocab: Record<string, number> = Object.create(null);
-    const entries = [...m.vocab].sort((x, y) => x[1] - y[1]);
-    for (const [tok, id] of entries) vocab[tok] = id;
     const { json } = this.parts;
     return {
       version: "1.0",
@@ -524,18 +562,7 @@ export class BpeTokenizer implements Tokenizer {
       pre_tokenizer: json.pre_tokenizer ?? null,
       post_processor: json.post_processor ?? null,
       decoder: json.decoder ?? null,
-      model: {
-        type: "BPE",
-        dropout: m.opts.dropout,
-        unk_token: m.opts.unkToken,
-        continuing_subword_prefix: m.opts.continuingSubwordPrefix,
-        end_of_word_suffix: m.opts.endOfWordSuffix,
-        fuse_unk: m.opts.fuseUnk,
-        byte_fallback: m.opts.byteFallback,
-        ignore_merges: m.opts.ignoreMerges,
-        vocab,
-        merges: m.merges.map(([a, b]) => [a, b]),
-      },
+      model: this.model.toJSON(),
     };
   }
 }

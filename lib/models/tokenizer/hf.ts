@@ -1,7 +1,8 @@
 /**
  * HF `tokenizer.json` I/O: `loadTokenizer(dir)`, `tokenizerFromJSON(obj)`, `saveTokenizer(tok, dir)`.
  *
- * Supported: model.type "BPE" (vocab + merges, merges as "a b" strings or ["a", "b"] pairs;
+ * Supported: model.type "WordPiece" (BERT: vocab, unk_token, continuing_subword_prefix,
+ * max_input_chars_per_word) and "BPE" (vocab + merges, merges as "a b" strings or ["a", "b"] pairs;
  * byte-level like GPT-2 / Llama-3 / Qwen2 / BLOOM, or byte-fallback like Llama-2 / Mistral /
  * TinyLlama; `ignore_merges`, `unk_token`, `fuse_unk`, `continuing_subword_prefix`,
  * `end_of_word_suffix`; `dropout` is ignored), `added_tokens` (with single_word / lstrip / rstrip /
@@ -25,6 +26,7 @@ import { templateJSON } from "./byte_level.js";
 import { BpeModel, BpeTokenizer } from "./bpe.js";
 import { FormatCtx, parseDecoder, parseNormalizer, parsePostProcessor, parsePreTokenizer } from "./pipeline.js";
 import type { Tokenizer } from "./types.js";
+import { parseWordPiece, type SubwordModel } from "./wordpiece.js";
 
 export interface TokenizerFromJSONOptions {
   /** Names the source in error messages (default "tokenizer.json"). */
@@ -56,42 +58,12 @@ function build(ctx: FormatCtx, json: unknown, opts: TokenizerFromJSONOptions): B
   const model = ctx.obj(root["model"], "model");
   let type = model["type"];
   if (type === undefined) type = model["merges"] !== undefined ? "BPE" : Array.isArray(model["vocab"]) ? "Unigram" : undefined;
-  if (type !== "BPE") {
-    ctx.fail("model.type", `"BPE" (the only model type ctxwin reads: byte-level BPE as in GPT-2 / Llama-3 / Qwen2, or byte-fallback BPE as in Llama-2 / Mistral; not Unigram, WordPiece or WordLevel)`, type);
+  let subword: SubwordModel;
+  if (type === "WordPiece") subword = parseWordPiece(ctx, model);
+  else if (type === "BPE") subword = parseBpe(ctx, model);
+  else {
+    ctx.fail("model.type", `"BPE" or "WordPiece" (the model types ctxwin reads: byte-level BPE as in GPT-2 / Llama-3 / Qwen2 / RoBERTa, byte-fallback BPE as in Llama-2 / Mistral, WordPiece as in BERT; not Unigram or WordLevel)`, type);
   }
-  // vocab
-  const vocabObj = ctx.obj(model["vocab"], "model.vocab");
-  const vocab = new Map<string, number>();
-  for (const [tok, id] of Object.entries(vocabObj)) vocab.set(tok, ctx.uint(id, `model.vocab[${JSON.stringify(tok)}]`));
-  // merges
-  const mergesRaw = ctx.arr(model["merges"], "model.merges");
-  const merges: [string, string][] = new Array(mergesRaw.length);
-  for (let i = 0; i < mergesRaw.length; i++) {
-    const m = mergesRaw[i];
-    if (typeof m === "string") {
-      const parts = m.split(" ");
-      if (parts.length !== 2) ctx.fail(`model.merges[${i}]`, `"left right" (two tokens separated by one space)`, m);
-      merges[i] = [parts[0]!, parts[1]!];
-    } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === "string" && typeof m[1] === "string") {
-      merges[i] = [m[0], m[1]];
-    } else ctx.fail(`model.merges[${i}]`, `a merge: "left right" or ["left", "right"]`, m);
-  }
-  const dropout = model["dropout"];
-  if (dropout !== undefined && dropout !== null && (typeof dropout !== "number" || !(dropout >= 0 && dropout <= 1))) ctx.fail("model.dropout", "null or a number in [0, 1]", dropout);
-  const bpe = new BpeModel(
-    {
-      vocab,
-      merges,
-      unkToken: ctx.optStr(model["unk_token"], "model.unk_token"),
-      continuingSubwordPrefix: ctx.optStr(model["continuing_subword_prefix"], "model.continuing_subword_prefix"),
-      endOfWordSuffix: ctx.optStr(model["end_of_word_suffix"], "model.end_of_word_suffix"),
-      fuseUnk: ctx.bool(model["fuse_unk"], "model.fuse_unk", false),
-      byteFallback: ctx.bool(model["byte_fallback"], "model.byte_fallback", false),
-      ignoreMerges: ctx.bool(model["ignore_merges"], "model.ignore_merges", false),
-      dropout: (dropout as number | null | undefined) ?? null,
-    },
-    ctx,
-  );
   // added tokens
   const addedRaw = root["added_tokens"] === undefined || root["added_tokens"] === null ? [] : ctx.arr(root["added_tokens"], "added_tokens");
   const added: AddedToken[] = addedRaw.map((a, i) => {
@@ -114,7 +86,7 @@ function build(ctx: FormatCtx, json: unknown, opts: TokenizerFromJSONOptions): B
   const decoder = parseDecoder(ctx, root["decoder"], "decoder");
   let postJSON: unknown = root["post_processor"] ?? null;
 
-  const idOf = (tok: string): number | undefined => added.find((t) => t.content === tok)?.id ?? vocab.get(tok);
+  const idOf = (tok: string): number | undefined => added.find((t) => t.content === tok)?.id ?? subword.vocab.get(tok);
 
   // tokenizer_config.json
   let bosId: number | undefined;
@@ -158,7 +130,7 @@ function build(ctx: FormatCtx, json: unknown, opts: TokenizerFromJSONOptions): B
       if (addEos === true && eosId === undefined) cctx.fail("eos_token", "an EOS token since add_eos_token is true", eosTok ?? null);
       const before = typeof addBos === "boolean" ? (addBos ? [bosId!] : []) : (postProcessor?.before ?? []);
       const after = typeof addEos === "boolean" ? (addEos ? [eosId!] : []) : (postProcessor?.after ?? []);
-      const name = (id: number | undefined): string | undefined => (id === undefined ? undefined : (added.find((t) => t.id === id)?.content ?? bpe.vocabR[id]));
+      const name = (id: number | undefined): string | undefined => (id === undefined ? undefined : (added.find((t) => t.id === id)?.content ?? subword.vocabR[id]));
       if (before.length <= 1 && after.length <= 1) {
         postJSON = templateJSON(name(before[0]), before[0], name(after[0]), after[0]);
         postProcessor = parsePostProcessor(ctx, postJSON, "post_processor");
@@ -169,7 +141,7 @@ function build(ctx: FormatCtx, json: unknown, opts: TokenizerFromJSONOptions): B
   if (!eosKnown) eosId = postProcessor?.after[postProcessor.after.length - 1] ?? firstKnown(EOS_NAMES, added);
 
   return new BpeTokenizer({
-    model: bpe,
+    model: subword,
     addedTokens: added,
     normalizer,
     preTokenizer,
@@ -180,6 +152,42 @@ function build(ctx: FormatCtx, json: unknown, opts: TokenizerFromJSONOptions): B
     json: { normalizer: root["normalizer"] ?? null, pre_tokenizer: root["pre_tokenizer"] ?? null, post_processor: postJSON, decoder: root["decoder"] ?? null },
     ...(config !== undefined ? { config } : {}),
   });
+}
+
+function parseBpe(ctx: FormatCtx, model: Record<string, unknown>): BpeModel {
+  // vocab
+  const vocabObj = ctx.obj(model["vocab"], "model.vocab");
+  const vocab = new Map<string, number>();
+  for (const [tok, id] of Object.entries(vocabObj)) vocab.set(tok, ctx.uint(id, `model.vocab[${JSON.stringify(tok)}]`));
+  // merges
+  const mergesRaw = ctx.arr(model["merges"], "model.merges");
+  const merges: [string, string][] = new Array(mergesRaw.length);
+  for (let i = 0; i < mergesRaw.length; i++) {
+    const m = mergesRaw[i];
+    if (typeof m === "string") {
+      const parts = m.split(" ");
+      if (parts.length !== 2) ctx.fail(`model.merges[${i}]`, `"left right" (two tokens separated by one space)`, m);
+      merges[i] = [parts[0]!, parts[1]!];
+    } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === "string" && typeof m[1] === "string") {
+      merges[i] = [m[0], m[1]];
+    } else ctx.fail(`model.merges[${i}]`, `a merge: "left right" or ["left", "right"]`, m);
+  }
+  const dropout = model["dropout"];
+  if (dropout !== undefined && dropout !== null && (typeof dropout !== "number" || !(dropout >= 0 && dropout <= 1))) ctx.fail("model.dropout", "null or a number in [0, 1]", dropout);
+  return new BpeModel(
+    {
+      vocab,
+      merges,
+      unkToken: ctx.optStr(model["unk_token"], "model.unk_token"),
+      continuingSubwordPrefix: ctx.optStr(model["continuing_subword_prefix"], "model.continuing_subword_prefix"),
+      endOfWordSuffix: ctx.optStr(model["end_of_word_suffix"], "model.end_of_word_suffix"),
+      fuseUnk: ctx.bool(model["fuse_unk"], "model.fuse_unk", false),
+      byteFallback: ctx.bool(model["byte_fallback"], "model.byte_fallback", false),
+      ignoreMerges: ctx.bool(model["ignore_merges"], "model.ignore_merges", false),
+      dropout: (dropout as number | null | undefined) ?? null,
+    },
+    ctx,
+  );
 }
 
 function firstKnown(names: string[], added: AddedToken[]): number | undefined {

@@ -2,12 +2,14 @@
  * The non-model stages of an HF tokenizer, parsed from tokenizer.json: normalizers,
  * pre-tokenizers, post-processors and decoders. Each follows HF tokenizers' Rust implementation
  * (the same splits, the same order); the subset supported is the one byte-level BPE (GPT-2,
- * Llama-3, Qwen2, BLOOM, …) and byte-fallback BPE (Llama-2, Mistral, TinyLlama) tokenizers use.
+ * Llama-3, Qwen2, BLOOM, RoBERTa, …), byte-fallback BPE (Llama-2, Mistral, TinyLlama) and
+ * WordPiece (BERT) tokenizers use.
  * Anything else is reported as an ERR_FORMAT error naming the file, the JSON path and the
  * supported types.
  */
 import { CtxwinError, show } from "../../errors.js";
 import { BYTE_TO_UNICODE, utf8Decode, utf8Encode } from "./byte_level.js";
+import { bertPreTokenize, parseBertNormalizer, wordPieceDecoder } from "./wordpiece.js";
 import { GPT2_PATTERN, WORD_CLASS, WS_CLASS, compilePattern, escapeRegExp } from "./regex.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -73,7 +75,7 @@ function regexFor(ctx: FormatCtx, v: unknown, path: string): RegExp {
 
 export type NormalizeFn = (s: string) => string;
 
-const NORMALIZERS = ["Sequence", "NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Strip", "StripAccents", "Prepend", "Replace"];
+const NORMALIZERS = ["BertNormalizer", "Sequence", "NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Strip", "StripAccents", "Prepend", "Replace"];
 const LEADING_WS_RE = new RegExp(`^[${WS_CLASS}]+`, "u");
 const TRAILING_WS_RE = new RegExp(`[${WS_CLASS}]+$`, "u");
 
@@ -86,6 +88,8 @@ export function parseNormalizer(ctx: FormatCtx, v: unknown, path: string): Norma
       const fns = ctx.arr(o["normalizers"], `${path}.normalizers`).map((n, i) => parseNormalizer(ctx, n, `${path}.normalizers[${i}]`)).filter((f): f is NormalizeFn => f !== null);
       return (s) => fns.reduce((acc, f) => f(acc), s);
     }
+    case "BertNormalizer":
+      return parseBertNormalizer(ctx, o, path);
     case "NFC":
     case "NFD":
     case "NFKC":
@@ -235,7 +239,7 @@ export interface PreTokenizer {
   readonly byteLevel: boolean;
 }
 
-const PRE_TOKENIZERS = ["ByteLevel", "Split", "Sequence", "Metaspace", "Digits", "Whitespace", "WhitespaceSplit", "Punctuation"];
+const PRE_TOKENIZERS = ["BertPreTokenizer", "ByteLevel", "Split", "Sequence", "Metaspace", "Digits", "Whitespace", "WhitespaceSplit", "Punctuation"];
 
 const GPT2_RE = compilePattern(GPT2_PATTERN);
 const WHITESPACE_RE = new RegExp(`[${WORD_CLASS}]+|[^${WORD_CLASS}${WS_CLASS}]+`, "gu");
@@ -305,6 +309,9 @@ function parseSteps(ctx: FormatCtx, v: unknown, path: string, steps: { step: Ste
       steps.push({ step: (s, a, emit) => splitWithBehavior(NUMERIC_CHAR_RE, behavior, false, s, a, emit) });
       return;
     }
+    case "BertPreTokenizer":
+      steps.push({ step: bertPreTokenize });
+      return;
     case "Whitespace":
       steps.push({ step: (s, a, emit) => splitWithBehavior(WHITESPACE_RE, "Removed", true, s, a, emit) });
       return;
@@ -345,26 +352,44 @@ export function parsePreTokenizer(ctx: FormatCtx, v: unknown, path: string): Pre
 }
 
 // ---------------------------------------------------------------------------------------------
-// Post-processors (single sequences only: ctxwin encodes one text at a time)
+// Post-processors (single texts and pairs, as HF's encode(a) / encode(a, b))
 
 export type PostProcessFn = (ids: number[]) => number[];
 
+/** One encoded sequence and its token type (segment) ids. */
+export interface Segment {
+  ids: number[];
+  typeIds: number[];
+}
+
 export interface PostProcessor {
+  /** A single sequence's ids with the special tokens added. */
   apply: PostProcessFn;
-  /** Special-token ids inserted before / after the sequence (to infer BOS / EOS). */
+  /**
+   * HF process_encodings: the encoded sequences (A, or A and B; B's type ids start as 1, as HF's
+   * encode_pair makes them) → the sequences with special tokens and type ids set; concatenated
+   * they are the encoding.
+   */
+  process(segments: Segment[]): Segment[];
+  /** Special-token ids inserted before / after the single sequence (to infer BOS / EOS). */
   before: number[];
   after: number[];
 }
 
 const POST_PROCESSORS = ["TemplateProcessing", "ByteLevel", "Sequence", "RobertaProcessing", "BertProcessing"];
 
-function wrap(before: number[], after: number[]): PostProcessor {
+const fill = (n: number, v: number): number[] => new Array<number>(n).fill(v);
+
+function fromProcess(process: (segments: Segment[]) => Segment[], before: number[], after: number[]): PostProcessor {
   return {
     before,
     after,
+    process,
     apply: before.length === 0 && after.length === 0 ? (ids) => ids : (ids) => before.concat(ids, after),
   };
 }
+
+type Piece = { seq: 0 | 1; typeId: number } | { special: string; typeId: number };
 
 export function parsePostProcessor(ctx: FormatCtx, v: unknown, path: string): PostProcessor | null {
   if (v === null || v === undefined) return null;
@@ -372,7 +397,7 @@ export function parsePostProcessor(ctx: FormatCtx, v: unknown, path: string): Po
   const t = ctx.type(o, path);
   switch (t) {
     case "ByteLevel":
-      return wrap([], []);
+      return fromProcess((segs) => segs, [], []);
     case "Sequence": {
       const ps = ctx.arr(o["processors"], `${path}.processors`).map((p, i) => parsePostProcessor(ctx, p, `${path}.processors[${i}]`)).filter((p): p is PostProcessor => p !== null);
       const before: number[] = [];
@@ -381,7 +406,7 @@ export function parsePostProcessor(ctx: FormatCtx, v: unknown, path: string): Po
         before.unshift(...p.before);
         after.push(...p.after);
       }
-      return wrap(before, after);
+      return fromProcess((segs) => ps.reduce((acc, p) => p.process(acc), segs), before, after);
     }
     case "RobertaProcessing":
     case "BertProcessing": {
@@ -389,7 +414,19 @@ export function parsePostProcessor(ctx: FormatCtx, v: unknown, path: string): Po
         const pair = ctx.arr(o[k], `${path}.${k}`);
         return ctx.uint(pair[1], `${path}.${k}[1]`);
       };
-      return wrap([tokId("cls")], [tokId("sep")]);
+      const cls = tokId("cls");
+      const sep = tokId("sep");
+      const roberta = t === "RobertaProcessing";
+      return fromProcess(
+        (segs) =>
+          segs.map((s, i) => {
+            // BERT: [CLS] A [SEP] B [SEP] with B's part typed 1; RoBERTa: <s> A </s></s> B </s>, all 0
+            const ids = i === 0 ? [cls, ...s.ids, sep] : roberta ? [sep, ...s.ids, sep] : [...s.ids, sep];
+            return { ids, typeIds: fill(ids.length, i === 0 || roberta ? 0 : 1) };
+          }),
+        [cls],
+        [sep],
+      );
     }
     case "TemplateProcessing": {
       const specials = ctx.obj(o["special_tokens"] ?? {}, `${path}.special_tokens`);
@@ -399,39 +436,76 @@ export function parsePostProcessor(ctx: FormatCtx, v: unknown, path: string): Po
         const so = ctx.obj(st, `${path}.special_tokens[${JSON.stringify(name)}]`);
         return ctx.arr(so["ids"], `${path}.special_tokens[${JSON.stringify(name)}].ids`).map((x, i) => ctx.uint(x, `${path}.special_tokens[${JSON.stringify(name)}].ids[${i}]`));
       };
-      let pieces: unknown[];
-      const single = o["single"];
-      if (typeof single === "string") pieces = single.split(/\s+/).filter((x) => x.length > 0);
-      else pieces = ctx.arr(single, `${path}.single`);
+      const template = (key: "single" | "pair"): Piece[] | null => {
+        const raw = o[key];
+        if (raw === undefined || raw === null) return null;
+        const pieces = typeof raw === "string" ? raw.split(" ").filter((x) => x.length > 0) : ctx.arr(raw, `${path}.${key}`);
+        const out = pieces.map((p, i): Piece => {
+          const pp = `${path}.${key}[${i}]`;
+          if (typeof p === "string") return pieceOf(ctx, p, pp);
+          const po = ctx.obj(p, pp);
+          if (po["Sequence"] !== undefined) {
+            const so = ctx.obj(po["Sequence"], `${pp}.Sequence`);
+            const id = so["id"];
+            if (id !== "A" && id !== "B") ctx.fail(`${pp}.Sequence.id`, `"A" or "B"`, id);
+            return { seq: id === "A" ? 0 : 1, typeId: ctx.uint(so["type_id"] ?? 0, `${pp}.Sequence.type_id`) };
+          }
+          if (po["SpecialToken"] === undefined) ctx.fail(pp, `{"SpecialToken": ...} or {"Sequence": ...}`, p);
+          const so = ctx.obj(po["SpecialToken"], `${pp}.SpecialToken`);
+          return { special: ctx.str(so["id"], `${pp}.SpecialToken.id`), typeId: ctx.uint(so["type_id"] ?? 0, `${pp}.SpecialToken.type_id`) };
+        });
+        out.forEach((p, i) => {
+          if ("special" in p) idsOf(p.special, `${path}.${key}[${i}]`);
+        });
+        return out;
+      };
+      const single = template("single");
+      if (!single || !single.some((p) => "seq" in p && p.seq === 0)) ctx.fail(`${path}.single`, "a template containing the sequence ($A)", o["single"]);
+      const pair = template("pair");
+      if (pair && !(pair.some((p) => "seq" in p && p.seq === 0) && pair.some((p) => "seq" in p && p.seq === 1))) ctx.fail(`${path}.pair`, "a template containing both sequences ($A and $B)", o["pair"]);
       const before: number[] = [];
       const after: number[] = [];
       let seenSeq = false;
-      pieces.forEach((p, i) => {
-        const pp = `${path}.single[${i}]`;
-        let special: string | null = null;
-        if (typeof p === "string") {
-          if (p.startsWith("$")) {
-            seenSeq = true;
-            return;
+      for (const p of single) {
+        if ("seq" in p) seenSeq = true;
+        else (seenSeq ? after : before).push(...idsOf(p.special, path));
+      }
+      return fromProcess(
+        (segs) => {
+          const tpl = segs.length === 1 ? single : pair;
+          if (!tpl) throw new CtxwinError("ERR_ARG", `${ctx.fn}: ${ctx.file}: ${path}.pair: expected a pair template to encode a pair of texts, got none`);
+          const out: Segment = { ids: [], typeIds: [] };
+          for (const p of tpl) {
+            const ids = "seq" in p ? (segs[p.seq]?.ids ?? []) : idsOf(p.special, path);
+            out.ids.push(...ids);
+            out.typeIds.push(...fill(ids.length, p.typeId));
           }
-          special = p.replace(/:\d+$/, "");
-        } else {
-          const po = ctx.obj(p, pp);
-          if (po["Sequence"] !== undefined) {
-            seenSeq = true;
-            return;
-          }
-          if (po["SpecialToken"] === undefined) ctx.fail(pp, `{"SpecialToken": ...} or {"Sequence": ...}`, p);
-          special = ctx.str(ctx.obj(po["SpecialToken"], `${pp}.SpecialToken`)["id"], `${pp}.SpecialToken.id`);
-        }
-        (seenSeq ? after : before).push(...idsOf(special, pp));
-      });
-      if (!seenSeq) ctx.fail(`${path}.single`, "a template containing the sequence ($A)", single);
-      return wrap(before, after);
+          return [out];
+        },
+        before,
+        after,
+      );
     }
     default:
       return ctx.unsupported(`${path}.type`, "post_processor", POST_PROCESSORS, t);
   }
+}
+
+/** A template piece in HF's string form: "$A", "$B", "$", "$1" (A typed 1), "[CLS]", any with ":type_id". */
+function pieceOf(ctx: FormatCtx, s: string, path: string): Piece {
+  const parts = s.split(":");
+  if (parts.length > 2 || (parts.length === 2 && !/^\d+$/.test(parts[1]!))) ctx.fail(path, `a template piece ("$A", "$B:1", "[SEP]:1", ...)`, s);
+  const id = parts[0]!;
+  let typeId = parts.length === 2 ? Number(parts[1]) : 0;
+  if (!id.startsWith("$")) return { special: id, typeId };
+  const rest = id.slice(1);
+  if (rest === "" || rest === "A" || rest === "a") return { seq: 0, typeId };
+  if (rest === "B" || rest === "b") return { seq: 1, typeId };
+  if (/^\d+$/.test(rest)) {
+    if (parts.length === 1) typeId = Number(rest);
+    return { seq: 0, typeId };
+  }
+  return ctx.fail(path, `a template piece ("$A", "$B:1", "[SEP]:1", ...)`, s);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,7 +519,7 @@ export interface Decoder {
   byteLevelOnly: boolean;
 }
 
-const DECODERS = ["ByteLevel", "Metaspace", "Sequence", "Replace", "ByteFallback", "Fuse", "Strip", "BPEDecoder"];
+const DECODERS = ["WordPiece", "ByteLevel", "Metaspace", "Sequence", "Replace", "ByteFallback", "Fuse", "Strip", "BPEDecoder"];
 
 function byteLevelChain(tokens: string[]): string[] {
   const parts: Uint8Array[] = [];
@@ -487,6 +561,8 @@ function parseDecoderChain(ctx: FormatCtx, v: unknown, path: string): DecodeChai
     }
     case "Fuse":
       return (tokens) => [tokens.join("")];
+    case "WordPiece":
+      return wordPieceDecoder(ctx.optStr(o["prefix"], `${path}.prefix`) ?? "##", ctx.bool(o["cleanup"], `${path}.cleanup`, true));
     case "Replace": {
       const re = regexFor(ctx, o["pattern"], `${path}.pattern`);
       const content = ctx.str(o["content"], `${path}.content`);

@@ -20,6 +20,7 @@ void register_softmax_kernels();
 void register_reduce_kernels();
 void register_shape_kernels();
 void register_optim_kernels();
+void register_gated_prefix_kernels();
 void register_all_cuda_kernels();
 
 // Validates integer ids stored as f32 in device memory (embedding ids, cross-entropy targets):
