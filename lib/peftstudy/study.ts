@@ -417,7 +417,7 @@ function deviations(preset: PeftPreset, b: PeftBackboneInfo | null, userData: bo
         : `The backbone is ${b.dir} (${(b.parameters / 1e6).toFixed(2)}M parameters, ${b.layers} layers).`,
     );
   }
-  if (tasks.some((t) => t.startsWith("brown-"))) out.push("brown-genre (15 Brown categories from short passages) stands in for the SuperGLUE tasks and brown-names (proper-noun spans, one entity type) for CoNLL-2003 / OntoNotes NER; pass real task files with --data.");
+  if (tasks.some((t) => t.startsWith("brown-"))) out.push("brown-genre (short passages → Brown categories or coarse genres) stands in for the SuperGLUE tasks and brown-names (proper-noun spans, one entity type) for CoNLL-2003 / OntoNotes NER; pass real task files with --data.");
   if (!userData) out.push("No SuperGLUE or NER data is used (nothing is downloaded).");
   out.push(`Every method trains for a fixed number of steps (no epochs with dev-set selection, no hyper-parameter search per method and task as in the paper); the learning rates are fixed per method (${Object.entries(preset.lr).map(([m, v]) => `${m} ${v}`).join(", ")}).`);
   out.push(`${seeds} seed(s): the intervals over seeds are wide at this count (t(0.975, ${Math.max(1, seeds - 1)}) = ${seeds > 1 ? ["12.71", "4.30", "3.18", "2.78", "2.57"][Math.min(seeds - 2, 4)] : "–"}).`);

