@@ -68,7 +68,7 @@ function scoresSection(r: PeftReport): string {
         rows.push([
           esc(setting === "full" ? "full data" : `few-shot (k = ${r.config.presetSettings.fewShotK})`),
           esc(METHOD_LABEL[m]),
-          s ? `<strong>${pct(s.mean)}</strong>${s.n > 1 ? `<span class="cell-sub">[${pct(s.lo)}, ${pct(s.hi)}] · ${s.n} seeds</span>` : `<span class="cell-sub">1 seed</span>` }` : `<span class="muted">${esc(unavailable?.status ?? "")}</span>`,
+          s ? `<strong>${pct(s.mean)}</strong>${s.n > 1 ? `<span class="cell-sub">[${pct(Math.max(0, s.lo))}, ${pct(Math.min(1, s.hi))}] · ${s.n} seeds</span>` : `<span class="cell-sub">1 seed</span>`}` : `<span class="muted">${esc(unavailable?.status ?? "")}</span>`,
           s ? `${count(s.trainable)}<span class="cell-sub">${total ? `${((100 * s.trainable) / total).toFixed(2)}% of ${count(total)}` : ""}</span>` : "–",
           s ? esc(formatSeconds(s.seconds)) : "–",
           s ? String(Math.round(s.tokensPerSecond)) : "–",
@@ -78,7 +78,7 @@ function scoresSection(r: PeftReport): string {
     const note = r.cells.find((c) => c.task === t.name && c.status === "unavailable");
     return (
       `<h3>${esc(t.name)} <span class="muted small">(${esc(t.metric)}; majority baseline ${pct(t.baseline)})</span></h3>` +
-      htmlTable({ head: ["Setting", "Method", `${esc(t.metric)} (95% t interval)`, "Trainable parameters", "Training time", "Tokens/s"], rows, numeric: [2, 3, 4, 5] }) +
+      htmlTable({ head: ["Setting", "Method", `${esc(t.metric)} (95% t interval, clipped to [0, 100])`, "Trainable parameters", "Training time", "Tokens/s"], rows, numeric: [2, 3, 4, 5] }) +
       (note ? `<p class="muted small">Unavailable cells: ${esc(note.reason ?? "")}</p>` : "")
     );
   });
