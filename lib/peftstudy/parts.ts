@@ -2,13 +2,17 @@
  * The parts of `ctxwin peft` that live elsewhere in ctxwin, in one table: the adapters of lib/peft
  * on encoders (LoRA, P-tuning v2 prefixes, APT with its gates), the MLM-pretrained backbone, and
  * the tokenizer of a checkpoint. The study calls them only through this table, so a test can run
- * the pipeline with stand-ins, and a part this build does not have yet is a clear error for the
- * cells that need it (they are reported as "unavailable", never silently skipped).
+ * the pipeline with stand-ins; a part that throws MissingPart makes the cells that need it
+ * "unavailable" in the report (never silently skipped).
  */
 import { CtxwinError } from "../errors.js";
 import type { Parameter } from "../nn/autograd.js";
 import type { Encoder } from "../models/encoder/model.js";
 import { loadTokenizer } from "../models/tokenizer/index.js";
+import { addApt, meanAptGates } from "../peft/apt.js";
+import { addLora } from "../peft/lora.js";
+import { addPrefix } from "../peft/prefix.js";
+import { pretrainEncoder } from "../peft/backbone.js";
 import type { Tokenizer } from "../models/tokenizer/types.js";
 import type { ProgressSink } from "../util/progress.js";
 
@@ -50,18 +54,17 @@ export class MissingPart extends CtxwinError {
   }
 }
 
-const missing = (what: string, where: string) => (): never => {
-  throw new MissingPart(what, where);
-};
-
-/** The parts as this build has them. */
+/** The parts of this build: lib/peft's adapters and backbone, the HF tokenizer loader. */
 export function defaultParts(): PeftParts {
   return {
-    addLora: missing("LoRA on encoders", "lib/peft/lora.ts for Encoder"),
-    addPrefix: missing("P-tuning v2 prefixes on encoders", "lib/peft/prefix.ts for Encoder"),
-    addApt: missing("adaptive prefix tuning (APT)", "lib/peft/apt.ts"),
-    meanAptGates: missing("the APT gate readout", "lib/peft/apt.ts"),
-    pretrainEncoder: missing("MLM pretraining of an encoder backbone (pass --model DIR)", "pretrainEncoder"),
+    addLora: (model, o) => addLora(model, { r: o.r, alpha: o.alpha, targetModules: o.targetModules, seed: o.seed }),
+    addPrefix: (model, o) => addPrefix(model, { numVirtualTokens: o.numVirtualTokens, seed: o.seed }),
+    addApt: (model, o) => addApt(model, { numVirtualTokens: o.numVirtualTokens, gate: o.gate, seed: o.seed }),
+    meanAptGates: (model, batches) => meanAptGates(model, batches),
+    pretrainEncoder: async (o) => {
+      const r = await pretrainEncoder({ vocabSize: o.vocabSize, hiddenSize: o.hiddenSize, numLayers: o.numLayers, numHeads: o.numHeads, intermediateSize: o.intermediateSize, seqLen: o.maxLength, batchSize: o.batch, steps: o.steps, lr: o.lr, warmup: Math.max(1, Math.round(o.steps / 20)), seed: o.seed, cacheDir: o.cacheDir, signal: o.signal, progress: o.progress ? (line: string) => o.progress!.log(line) : false });
+      return { dir: r.dir, cached: r.cached, seconds: r.trainSeconds, finalLoss: r.finalLoss };
+    },
     loadTokenizer: (dir) => loadTokenizer(dir),
   };
 }

@@ -19,6 +19,7 @@
 import { CtxwinError, show } from "../errors.js";
 import { IGNORE_INDEX } from "../defaults.js";
 import type { Tokenizer } from "../models/tokenizer/types.js";
+import { specialTokenIds } from "../models/tokenizer/pair.js";
 import type { ClassificationExample, TaggingExample } from "./data.js";
 
 /** How a model family frames its inputs: special token ids and the pair template. */
@@ -32,17 +33,18 @@ export interface InputCodec {
   tokenize(text: string): number[];
 }
 
-/** Token strings of the specials per style (BERT's WordPiece vocabulary, RoBERTa's BPE one). */
-const SPECIAL_NAMES = { bert: { cls: "[CLS]", sep: "[SEP]", pad: "[PAD]" }, roberta: { cls: "<s>", sep: "</s>", pad: "<pad>" } } as const;
-
-/** An InputCodec from a tokenizer whose vocabulary has the style's special tokens ([CLS]/[SEP]/[PAD] or <s>/</s>/<pad>). */
+/**
+ * An InputCodec from a tokenizer whose special tokens specialTokenIds finds (tokenizer_config.json's
+ * cls/sep/pad tokens, else [CLS]/[SEP]/[PAD] or <s>/</s>/<pad>).
+ */
 export function inputCodec(tok: Tokenizer, style: "bert" | "roberta"): InputCodec {
   const fn = "inputCodec";
   if (style !== "bert" && style !== "roberta") throw new CtxwinError("ERR_ARG", `${fn}: style: expected "bert" or "roberta", got ${show(style)}`);
-  const names = SPECIAL_NAMES[style];
-  const id = (k: keyof typeof names): number => {
-    const v = tok.tokenToId(names[k]);
-    if (v === undefined) throw new CtxwinError("ERR_ARG", `${fn}: tokenizer: expected the ${style} special token ${names[k]} in the vocabulary, got none`);
+  const sp = specialTokenIds(tok);
+  const names = style === "bert" ? { cls: "[CLS]", sep: "[SEP]", pad: "[PAD]" } : { cls: "<s>", sep: "</s>", pad: "<pad>" };
+  const id = (k: "cls" | "sep" | "pad"): number => {
+    const v = sp[k];
+    if (v === undefined) throw new CtxwinError("ERR_ARG", `${fn}: tokenizer: expected the ${style} special token ${names[k]} (or tokenizer_config.json's ${k}_token) in the vocabulary, got none`);
     return v;
   };
   return { style, cls: id("cls"), sep: id("sep"), pad: id("pad"), tokenize: (text) => tok.encode(text, { addSpecialTokens: false, splitSpecialTokens: true }) };

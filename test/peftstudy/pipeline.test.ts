@@ -54,7 +54,7 @@ function standIns(): Partial<PeftParts> {
 }
 
 describe("ctxwin peft (micro) through the CLI, this build's parts", () => {
-  it("runs, reports full fine-tuning and marks missing adapter methods unavailable; ctxwin report re-renders", () => {
+  it("tunes the checkpoint with every method, reads APT's gates, runs the probe; ctxwin report re-renders", () => {
     const out = join(tmp, "cli");
     const r = ctxwin("peft", "--preset", "micro", "--model", model, "--out", out, "--seeds", "2");
     expect(r.code, r.err).toBe(0);
@@ -62,11 +62,15 @@ describe("ctxwin peft (micro) through the CLI, this build's parts", () => {
     expect(r.out).toMatch(/report: .*report\.json, .*report\.html/);
     const rep = validatePeftReport(JSON.parse(readFileSync(join(out, "report.json"), "utf8")));
     expect(rep.tasks.map((t) => t.name)).toEqual(["brown-genre", "brown-names"]);
-    const full = rep.cells.filter((c) => c.method === "full");
-    expect(full.length).toBe(2 * 2 * 2);
-    expect(full.every((c) => c.status === "done" && c.score !== null && c.trainableParameters === c.totalParameters)).toBe(true);
-    for (const m of ["lora", "ptv2", "apt"]) expect(rep.cells.filter((c) => c.method === m).every((c) => c.status === "unavailable" && /not in this build/.test(c.reason!))).toBe(true);
-    expect(rep.findings.find((f) => f.id === "a-full")!.verdict).toBe("not testable");
+    expect(rep.cells.filter((c) => c.method !== "ptv2-variable").length).toBe(2 * 2 * 4 * 2);
+    expect(rep.cells.every((c) => c.status === "done" && c.score !== null)).toBe(true);
+    const by = (m: string) => rep.cells.find((c) => c.method === m && c.task === "brown-genre" && c.setting === "full")!;
+    expect(by("full").trainableParameters).toBe(by("full").totalParameters);
+    for (const m of ["lora", "ptv2", "apt"]) expect(by(m).trainableParameters).toBeLessThan(by("full").trainableParameters / 3);
+    // APT = P-tuning v2's prefixes + a gate W_i [P, d] and λ_i per layer (d = 16, 2 layers, P = 2)
+    expect(by("apt").trainableParameters - by("ptv2").trainableParameters).toBe(2 * (2 * 16 + 1));
+    expect(rep.cells.filter((c) => c.method === "apt").every((c) => c.gates!.alpha.length === 2 && c.gates!.alpha[0]!.length === 2)).toBe(true);
+    expect(Object.keys(rep.probe.lengths)).toEqual(["brown-genre", "brown-names"]);
     const html = readFileSync(join(out, "report.html"), "utf8");
     expect(html).toContain("Findings of seed 004");
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);

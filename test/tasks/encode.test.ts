@@ -4,7 +4,9 @@
  * the BERT and RoBERTa pair templates, and label-map errors.
  */
 import { describe, expect, it } from "vitest";
-import { byteTokenizer } from "../../dist/models/tokenizer/index.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { byteTokenizer, encodePair, tokenizerFromJSON } from "../../dist/models/tokenizer/index.js";
 import { assemble, encodeClassification, encodeTagging, inputCodec, labelMap, truncatePair, wordPredictions } from "../../dist/tasks/encode.js";
 import { XorShift32 } from "../reference/rng.js";
 
@@ -124,4 +126,17 @@ describe("classification: pairs and truncation", () => {
   it("a tokenizer without the style's specials is an error naming them", () => {
     expect(() => inputCodec(byteTokenizer(), "bert")).toThrow(/expected the bert special token \[CLS\]/);
   });
+
+  // encodePair is checked against HF tokenizers on these fixtures (test/tokenizer): the framing here must agree
+  for (const [fixture, style] of [["bert-uncased", "bert"], ["bert-cased", "bert"], ["roberta-bpe", "roberta"]] as const) {
+    it(`untruncated pairs and single texts equal encodePair (HF's tokenizer(a, b)) on ${fixture}`, () => {
+      const tok = tokenizerFromJSON(JSON.parse(readFileSync(join(__dirname, "../fixtures/tokenizer_pairs", fixture, "tokenizer.json"), "utf8")));
+      const codec = inputCodec(tok, style);
+      for (const [a, b] of [["The quick brown fox.", "It jumped over the lazy dog!"], ["Héllo, wörld", undefined], ["a premise", "a hypothesis"]] as const) {
+        const want = encodePair(tok, a, b);
+        const got = assemble(codec, codec.tokenize(a), b === undefined ? undefined : codec.tokenize(b));
+        expect({ ids: got.ids, typeIds: got.typeIds }, `${a} | ${b}`).toEqual(want);
+      }
+    });
+  }
 });
