@@ -9,19 +9,15 @@ import { CtxwinError } from "../errors.js";
 import type { Parameter } from "../nn/autograd.js";
 import type { Encoder } from "../models/encoder/model.js";
 import { loadTokenizer } from "../models/tokenizer/index.js";
-import { addApt, meanAptGates } from "../peft/apt.js";
+import { addApt, meanAptGates, type GateBatch } from "../peft/apt.js";
 import { addLora } from "../peft/lora.js";
 import { addPrefix } from "../peft/prefix.js";
 import { pretrainEncoder } from "../peft/backbone.js";
 import type { Tokenizer } from "../models/tokenizer/types.js";
 import type { ProgressSink } from "../util/progress.js";
 
-/** Inputs of the gate readout: padded batches of the training examples. */
-export interface GateBatch {
-  ids: number[][];
-  keyLengths?: number[];
-  tokenTypeIds?: number[][];
-}
+export type { GateBatch };
+
 
 /** What the backbone pretraining returns (a checkpoint directory with tokenizer.json). */
 export interface PretrainedBackbone {

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { byteTokenizer, createEncoder, saveEncoder, saveTokenizer } from "ctxwin";
-import { parsePeftArgs, runPeftStudy, getPeftPreset, type PeftParts, type PeftReport } from "../../dist/peftstudy/index.js";
+import { parsePeftArgs, runPeftStudy, getPeftPreset, MissingPart, type PeftParts, type PeftReport } from "../../dist/peftstudy/index.js";
 import { validatePeftReport } from "../../dist/report/index.js";
 import { silentProgress } from "../../dist/util/progress.js";
 
@@ -137,6 +137,19 @@ describe("runPeftStudy with stand-in adapters (every method)", () => {
     expect(res.interrupted).toBe(true);
     expect(res.report.config.interrupted).toMatch(/interrupted during brown-genre\/full\/full\/0/);
     expect(existsSync(join(o2, "report.json"))).toBe(true);
+  });
+});
+
+describe("a part that is missing", () => {
+  it("makes its cells unavailable with the reason, and the findings that need them not testable", async () => {
+    const parts: Partial<PeftParts> = { addApt: () => { throw new MissingPart("adaptive prefix tuning (APT)", "lib/peft/apt.ts"); } };
+    const rep = (await runPeftStudy({ preset: "micro", model, out: join(tmp, "missing"), seeds: 2, methods: ["full", "apt"], tasks: ["brown-names"], progress: silentProgress, parts })).report;
+    expect(rep.cells.filter((c) => c.method === "full").every((c) => c.status === "done")).toBe(true);
+    const apt = rep.cells.filter((c) => c.method === "apt");
+    expect(apt.length).toBe(4);
+    expect(apt.every((c) => c.status === "unavailable" && /APT\) is not in this build/.test(c.reason!))).toBe(true);
+    for (const id of ["a-full", "b"]) expect(rep.findings.find((f) => f.id === id)!.verdict).toBe("not testable");
+    expect(rep.findings.find((f) => f.id === "b")!.text).toMatch(/No APT gates .*unavailable/);
   });
 });
 
