@@ -26,6 +26,7 @@ import { backendInfo } from "../index.js";
 import { packageRoot } from "../backend.js";
 import type { Device } from "../tensor.js";
 import { loadEncoder, readEncoderConfig } from "../models/encoder/load.js";
+import { parameterCounts } from "../peft/count.js";
 import type { Encoder } from "../models/encoder/model.js";
 import { encodeClassification, encodeTagging, inputCodec, labelMap, type EncodedTask, type InputCodec, type LabelMap } from "../tasks/encode.js";
 import { evaluateClassifier, padBatch, trainClassifier } from "../tasks/train.js";
@@ -337,7 +338,7 @@ export async function runPeftStudy(opts: PeftStudyOptions = {}): Promise<PeftStu
           score: ev.kind === "sequence" ? ev.accuracy : ev.spanF1,
           metrics,
           trainableParameters: res.trainableParameters,
-          totalParameters: model.numParameters() + applied.params.filter((q) => !model.parameters().includes(q)).reduce((a, q) => a + q.value.shape.reduce((x, y) => x * y, 1), 0),
+          totalParameters: parameterCounts(model).total, // the adapters register their parameters on the model
           steps: res.steps,
           seconds: (performance.now() - st) / 1000,
           tokensPerSecond: res.tokensPerSecond,
