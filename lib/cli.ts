@@ -6,6 +6,7 @@
  *   ctxwin analyze heads head activation maps of a model on task JSONL (lib/analyze)
  *   ctxwin analyze positional  positional vectors of a model (lib/analyze)
  *   ctxwin sft-study     seed 002 in miniature: SFT and head activation maps (lib/sft)
+ *   ctxwin peft          seed 004 in miniature: APT vs P-tuning v2, LoRA, full fine-tuning (lib/peftstudy)
  *   ctxwin serve         the model over HTTP with continuous batching (lib/serve)
  *   ctxwin eval          checkpoints × methods × lengths: paired NLL and passkey, resumable (lib/eval)
  *   ctxwin report DIR    re-renders DIR/report.html (and the summary table) from DIR/report.json
@@ -26,6 +27,7 @@ import { analyzeCommand, ANALYZE_HELP, ANALYZE_HEADS_HELP, ANALYZE_POSITIONAL_HE
 import { serveCommand, SERVE_HELP } from "./serve/command.js";
 import { evalCommand, EVAL_HELP } from "./eval/command.js";
 import { sftStudyCommand, SFT_STUDY_HELP } from "./sft/command.js";
+import { peftCommand, PEFT_HELP } from "./peftstudy/command.js";
 
 const USAGE = `usage: ctxwin <command> [options]   (ctxwin <command> --help for its options)
 
@@ -43,6 +45,9 @@ commands:
               made from the corpus, score its attention heads before and after, and check the
               paper's four findings (maps change with little data, complex ≈ mix of basic maps
               against a control, Gini falls, basic-task-mix pre-tuning helps)
+  peft        seed 004 in miniature: full fine-tuning, LoRA, P-tuning v2 and adaptive prefix
+              tuning (APT) on encoder classification and tagging tasks, full data and few-shot,
+              over seeds; APT's gates per layer and task; the variable-prefix probe
   serve       serve a model over HTTP (OpenAI-style completions, SSE streaming, perplexity,
               Prometheus metrics) with continuous batching
   eval --model DIR...
@@ -73,12 +78,13 @@ options:
   "analyze heads": ANALYZE_HEADS_HELP,
   "analyze positional": ANALYZE_POSITIONAL_HELP,
   "sft-study": SFT_STUDY_HELP,
+  peft: PEFT_HELP,
   serve: SERVE_HELP,
   eval: EVAL_HELP,
   report: `usage: ctxwin report DIR
 
 Re-renders DIR/report.html and prints the summary table from DIR/report.json (the output
-directory of a study, an analysis, an sft-study or an eval, or the report.json itself).`,
+directory of a study, an analysis, an sft-study, a peft run or an eval, or the report.json itself).`,
 };
 
 interface StudyArgs {
@@ -243,6 +249,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "serve") return serveCommand(argv.slice(1));
   if (cmd === "eval") return evalCommand(argv.slice(1), packageVersion());
   if (cmd === "sft-study") return sftStudyCommand(argv.slice(1), packageVersion());
+  if (cmd === "peft") return peftCommand(argv.slice(1), packageVersion());
   if (cmd === undefined || cmd === "--help" || cmd === "-h") {
     console.log(USAGE);
     return cmd === undefined ? 1 : 0;

@@ -306,6 +306,24 @@ export {
 } from "./sft/index.js";
 export { renderSftReport } from "./report/sft.js";
 
+// `ctxwin peft` (seed 004): APT vs P-tuning v2, LoRA and full fine-tuning on encoders.
+export {
+  runPeftStudy,
+  getPeftPreset,
+  PEFT_PRESETS,
+  computePeftFindings,
+  variableLengths,
+  type PeftStudyOptions,
+  type PeftStudyResult,
+  type PeftPreset,
+  type PeftPresetName,
+  type PeftReport,
+  type PeftCell,
+  type PeftFinding,
+  type PeftParts,
+} from "./peftstudy/index.js";
+export { renderPeftReport } from "./report/peft.js";
+
 // The batching engine: one model, many concurrent generations (continuous batching).
 export { Engine, createEngine, type EngineOptions, type EngineGenerateOptions, type EngineStats, type LatencySummary } from "./engine/index.js";
 
@@ -323,3 +341,25 @@ export {
   type TaggingExample,
   type SuperGlueTask,
 } from "./tasks/data.js";
+export {
+  inputCodec,
+  labelMap,
+  encodeClassification,
+  encodeTagging,
+  wordPredictions,
+  type InputCodec,
+  type LabelMap,
+  type EncodedTask,
+  type EncodedSequence,
+  type EncodedTagged,
+} from "./tasks/encode.js";
+export {
+  trainClassifier,
+  evaluateClassifier,
+  type ClassifierModel,
+  type ClassifierInputs,
+  type TrainClassifierOptions,
+  type TrainClassifierResult,
+  type SequenceScores,
+  type TokenScores,
+} from "./tasks/train.js";

@@ -7,7 +7,8 @@
  *   reportCommand(dir)            → `ctxwin report DIR`: load, re-render report.html, return the summary
  *                                   (a study report, an `analyze heads` report: heads.ts, an
  *                                   `analyze positional` report: positional.ts, a `ctxwin eval`
- *                                   report: eval.ts, or an `sft-study` report: sft.ts)
+ *                                   report: eval.ts, an `sft-study` report: sft.ts, or a
+ *                                   `ctxwin peft` report: peft.ts)
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -25,6 +26,8 @@ import { renderEvalHtml, renderEvalSummary } from "./eval.js";
 import { EVAL_REPORT_KIND, type EvalReport } from "../eval/schema.js";
 import { renderSftReport } from "./sft.js";
 import { SFT_REPORT_KIND, type SftReport } from "../sft/report_schema.js";
+import { renderPeftReport } from "./peft.js";
+import { PEFT_REPORT_KIND, type PeftReport } from "../peftstudy/report_schema.js";
 
 export { computeFindings, computeGates, badge, formatInterval, CRITERIA, Evidence, type Finding, type Gate, type GateId, type SeedId, type Verdict } from "./findings.js";
 export { renderHtml, type HtmlOptions } from "./html.js";
@@ -33,6 +36,7 @@ export { renderHeadsReport, renderHeadsHtml, renderHeadsSummary } from "./heads.
 export { renderPositionalHtml, renderPositionalSummary } from "./positional.js";
 export { renderEvalHtml, renderEvalSummary, renderEvalReport, formatNllInterval } from "./eval.js";
 export { renderSftReport, renderSftHtml, renderSftSummary } from "./sft.js";
+export { renderPeftReport, renderPeftHtml, renderPeftSummary } from "./peft.js";
 export { htmlPage, htmlTable, figure, section, kv, cls, CSS, type HtmlTableOptions } from "./page.js";
 export { lineChart, heatmap, lossCurve, scatterChart, logTicks, linearTicks, viridis, seriesStyle, PALETTE, type LineChartOptions, type HeatmapOptions, type LossCurveOptions } from "./svg.js";
 export { formatNll, formatPpl, formatSeconds, lengthLabel, escapeXml } from "./format.js";
@@ -82,6 +86,11 @@ export async function reportCommand(dir: string, opts: TerminalOptions = {}): Pr
     // an `sft-study` report: sft.ts recomputes its gates and findings and renders the page
     const r = validateSftReport(value, file);
     return (await renderSftReport(r, dirname(file), { color: opts.color, writeJson: false })).summary;
+  }
+  if (isPeftReport(value)) {
+    // a `ctxwin peft` report: peft.ts recomputes its findings and renders the page
+    const r = validatePeftReport(value, file);
+    return (await renderPeftReport(r, dirname(file), { color: opts.color, writeJson: false })).summary;
   }
   if (isPositionalReport(value)) {
     // an `analyze positional` report: positional.ts renders its page and summary
@@ -210,6 +219,92 @@ export function validateEvalReport(value: unknown, file = "report.json"): EvalRe
   for (const k of ["cells", "computed", "reused", "na", "missing"]) c.int(counts[k], `counts.${k}`);
   c.object(r.timings, "timings");
   return value as EvalReport;
+}
+
+function isPeftReport(v: unknown): boolean {
+  return v !== null && typeof v === "object" && (v as { kind?: unknown }).kind === PEFT_REPORT_KIND;
+}
+
+/**
+ * The fields the `ctxwin peft` page and findings read (ERR_FORMAT naming the file and the field):
+ * the tasks, every cell's scores and costs, the APT gates' shapes.
+ */
+export function validatePeftReport(value: unknown, file = "report.json"): PeftReport {
+  const c = new Check(file);
+  const r = c.object(value, "(top level)");
+  if (r.schema !== 1) c.fail("schema", `1 (a ${PEFT_REPORT_KIND} report)`, r.schema);
+  c.string(r.ctxwin, "ctxwin");
+  c.string(r.createdAt, "createdAt");
+  c.oneOf(r.preset, "preset", ["micro", "quick", "standard", "paper"] as const);
+  c.oneOf(r.device, "device", ["cpu", "cuda"] as const);
+  const seeds = c.array(r.seeds, "seeds");
+  seeds.forEach((s, i) => c.int(s, `seeds[${i}]`));
+  const cfg = c.object(r.config, "config");
+  const preset = c.object(cfg.presetSettings, "config.presetSettings");
+  c.int(preset.fewShotK, "config.presetSettings.fewShotK", 1);
+  c.array(cfg.methods, "config.methods").forEach((m, i) => c.oneOf(m, `config.methods[${i}]`, ["full", "lora", "ptv2", "apt"] as const));
+  for (const [k, v] of Object.entries(c.object(cfg.rules, "config.rules"))) c.string(v, `config.rules.${k}`);
+  if (cfg.interrupted !== undefined) c.string(cfg.interrupted, "config.interrupted");
+  c.object(r.environment, "environment");
+  const b = c.object(r.backbone, "backbone");
+  for (const k of ["dir", "modelType", "tokenizer"]) c.string(b[k], `backbone.${k}`);
+  c.boolean(b.pretrainedHere, "backbone.pretrainedHere");
+  c.boolean(b.cached, "backbone.cached");
+  for (const k of ["layers", "hiddenSize", "heads", "vocabSize", "parameters"]) c.int(b[k], `backbone.${k}`);
+  if (b.pretraining !== null) {
+    const p = c.object(b.pretraining, "backbone.pretraining");
+    c.measured(p.finalLoss, "backbone.pretraining.finalLoss");
+    c.number(p.seconds, "backbone.pretraining.seconds");
+  }
+  const names = c.array(r.tasks, "tasks").map((t, i) => {
+    const f = `tasks[${i}]`;
+    const o = c.object(t, f);
+    c.oneOf(o.kind, `${f}.kind`, ["sequence", "token"] as const);
+    c.oneOf(o.metric, `${f}.metric`, ["accuracy", "span F1"] as const);
+    for (const k of ["source", "description"]) c.string(o[k], `${f}.${k}`);
+    c.array(o.labels, `${f}.labels`).forEach((l, j) => c.string(l, `${f}.labels[${j}]`));
+    for (const k of ["train", "test", "fewShotTrain"]) c.int(o[k], `${f}.${k}`);
+    c.number(o.baseline, `${f}.baseline`);
+    c.number(o.meanLength, `${f}.meanLength`);
+    const tr = c.object(o.truncated, `${f}.truncated`);
+    c.int(tr.train, `${f}.truncated.train`);
+    c.int(tr.test, `${f}.truncated.test`);
+    return c.string(o.name, `${f}.name`);
+  });
+  c.array(r.cells, "cells").forEach((x, i) => {
+    const o = c.object(x, `cells[${i}]`);
+    const f = typeof o.id === "string" ? `cells[${i}] (${o.id})` : `cells[${i}]`;
+    c.string(o.id, `${f}.id`);
+    const task = c.string(o.task, `${f}.task`);
+    if (!names.includes(task)) c.fail(`${f}.task`, "the name of a task of this report", task);
+    c.oneOf(o.setting, `${f}.setting`, ["full", "few-shot"] as const);
+    c.oneOf(o.method, `${f}.method`, ["full", "lora", "ptv2", "apt", "ptv2-variable"] as const);
+    c.int(o.seed, `${f}.seed`);
+    const status = c.oneOf(o.status, `${f}.status`, ["done", "unavailable", "failed"] as const);
+    if (o.reason !== null) c.string(o.reason, `${f}.reason`);
+    if (status === "done") c.number(o.score, `${f}.score`);
+    for (const [k, v] of Object.entries(c.object(o.metrics, `${f}.metrics`))) c.number(v, `${f}.metrics.${k}`);
+    for (const k of ["trainableParameters", "totalParameters", "trainExamples", "steps"]) c.int(o[k], `${f}.${k}`);
+    for (const k of ["seconds", "tokensPerSecond"]) c.number(o[k], `${f}.${k}`);
+    c.array(o.lossCurve, `${f}.lossCurve`);
+    if (o.prefixLengths !== null) c.array(o.prefixLengths, `${f}.prefixLengths`).forEach((n, j) => c.int(n, `${f}.prefixLengths[${j}]`, 1));
+    if (o.gates !== null) {
+      const g = c.object(o.gates, `${f}.gates`);
+      const alpha = c.array(g.alpha, `${f}.gates.alpha`);
+      const lambda = c.array(g.lambda, `${f}.gates.lambda`);
+      if (lambda.length !== alpha.length) c.fail(`${f}.gates.lambda`, `one value per layer (${alpha.length})`, lambda);
+      alpha.forEach((row, l) => c.array(row, `${f}.gates.alpha[${l}]`).forEach((v, k) => c.number(v, `${f}.gates.alpha[${l}][${k}]`)));
+      lambda.forEach((v, l) => c.number(v, `${f}.gates.lambda[${l}]`));
+      c.oneOf(g.mode, `${f}.gates.mode`, ["token", "pooled"] as const);
+    }
+  });
+  const probe = c.object(r.probe, "probe");
+  c.string(probe.rule, "probe.rule");
+  for (const [k, v] of Object.entries(c.object(probe.lengths, "probe.lengths"))) c.array(v, `probe.lengths.${k}`).forEach((n, j) => c.int(n, `probe.lengths.${k}[${j}]`, 1));
+  c.array(r.deviations, "deviations").forEach((d, i) => c.string(d, `deviations[${i}]`));
+  const t = c.object(r.timings, "timings");
+  c.measured(t.totalSeconds, "timings.totalSeconds");
+  return value as PeftReport;
 }
 
 function isSftReport(v: unknown): boolean {

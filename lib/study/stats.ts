@@ -138,3 +138,28 @@ function sum(a: Float64Array): number {
   for (let i = 0; i < a.length; i++) s += a[i]!;
   return s;
 }
+
+/** Student t quantiles t(0.975, df) for df = 1..30 (two-sided 95%). */
+const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+
+/** t(0.975, df): the table for df ≤ 30, beyond it the Cornish–Fisher step z + (z³ + z)/(4·df) (error < 0.002). */
+export function tQuantile975(df: number): number {
+  if (!Number.isInteger(df) || df < 1) throw new CtxwinError("ERR_ARG", `tQuantile975: df: expected a positive integer, got ${df}`);
+  if (df <= 30) return T975[df - 1]!;
+  const z = 1.959964;
+  return z + (z ** 3 + z) / (4 * df);
+}
+
+/**
+ * Mean of independent replicates (e.g. one value per training seed) with its 95% Student t
+ * interval mean ± t(0.975, n − 1)·sd/√n; fewer than 2 values give lo = hi = NaN (no interval).
+ */
+export function tInterval(values: readonly number[]): Interval & { n: number; sd: number } {
+  const n = values.length;
+  if (n === 0) throw new CtxwinError("ERR_ARG", "tInterval: values: expected at least one value, got none");
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, lo: NaN, hi: NaN, n, sd: NaN };
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
+  const half = (tQuantile975(n - 1) * sd) / Math.sqrt(n);
+  return { mean, lo: mean - half, hi: mean + half, n, sd };
+}

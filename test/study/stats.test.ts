@@ -119,3 +119,21 @@ describe("Wilson interval", () => {
     expect(() => wilson(3, 2)).toThrow(/0 <= k <= n/);
   });
 });
+
+describe("tInterval (replicates over seeds)", () => {
+  it("matches hand-computed intervals; t quantiles match scipy's t.ppf(0.975, df)", async () => {
+    const { tInterval, tQuantile975 } = await import("../../dist/study/stats.js");
+    // scipy.stats.t.ppf(0.975, df) for df = 1, 2, 4, 10, 30, 60, 200
+    const ref: [number, number][] = [[1, 12.7062047], [2, 4.30265273], [4, 2.77644511], [10, 2.22813885], [30, 2.04227246], [60, 2.00029782], [200, 1.97189617]];
+    for (const [df, t] of ref) expect(Math.abs(tQuantile975(df) - t), `df ${df}`).toBeLessThan(2e-3);
+    // [1, 2, 3]: mean 2, sd 1, half-width 4.30265·1/√3
+    const iv = tInterval([3, 1, 2]);
+    expect(iv.mean).toBe(2);
+    expect(iv.sd).toBeCloseTo(1, 12);
+    expect(iv.hi - iv.mean).toBeCloseTo(4.303 / Math.sqrt(3), 6);
+    expect(iv.mean - iv.lo).toBeCloseTo(4.303 / Math.sqrt(3), 6);
+    const one = tInterval([0.5]);
+    expect([one.mean, one.lo, one.hi, one.n]).toEqual([0.5, NaN, NaN, 1]);
+    expect(() => tInterval([])).toThrow(/at least one value/);
+  });
+});
