@@ -5,7 +5,7 @@
  *   micro     seconds, for tests: a 2-layer d = 32 backbone, a few steps; numbers only show that
  *             the pipeline runs.
  *   quick     the default: at most 15 minutes on 2 CPU cores, backbone pretraining included
- *             (4 layers, d = 64; 2 seeds; see README for the measured stage times).
+ *             (4 layers, d = 64; 3 seeds; see README for the measured stage times).
  *   standard  a patient CPU or a GPU: 6 layers, d = 256, 3 seeds, more data and steps.
  *   paper     a GPU host with a real checkpoint (--model bert-base / roberta-base): the paper's
  *             budgets (prefix length 16, 5 seeds); pretraining is only a fallback.
@@ -66,7 +66,7 @@ export const PEFT_PRESETS: Record<PeftPresetName, PeftPreset> = {
   },
   quick: {
     name: "quick",
-    description: "the default: at most 15 minutes on 2 CPU cores with backbone pretraining (4 layers, d = 64, 2 seeds)",
+    description: "the default: at most 15 minutes on 2 CPU cores with backbone pretraining (4 layers, d = 64, 3 seeds)",
     backbone: { hiddenSize: 64, numLayers: 4, numHeads: 4, intermediateSize: 256, vocabSize: 1024, maxLength: 96, steps: 600, batch: 16, lr: 3e-3 },
     data: { maxTrain: 600, maxTest: 200, maxLength: 64, genreSentences: 2, genreLabels: "coarse", namesWithEntities: true, perDocument: 4, testFraction: 0.2 },
     fewShotK: 8,
@@ -75,7 +75,7 @@ export const PEFT_PRESETS: Record<PeftPresetName, PeftPreset> = {
     lora: { r: 8, alpha: 16, targetModules: ["query", "value"] },
     prefixLength: 8,
     aptGate: "token",
-    seeds: 2,
+    seeds: 3,
     evalBatch: 32,
   },
   standard: {

@@ -423,6 +423,7 @@ function deviations(preset: PeftPreset, b: PeftBackboneInfo | null, userData: bo
   out.push(`Every method trains for a fixed number of steps (no epochs with dev-set selection, no hyper-parameter search per method and task as in the paper); the learning rates are fixed per method (${Object.entries(preset.lr).map(([m, v]) => `${m} ${v}`).join(", ")}).`);
   out.push(`${seeds} seed(s): the intervals over seeds are wide at this count (t(0.975, ${Math.max(1, seeds - 1)}) = ${seeds > 1 ? ["12.71", "4.30", "3.18", "2.78", "2.57"][Math.min(seeds - 2, 4)] : "–"}).`);
   out.push(`Prefix length ${preset.prefixLength} per layer for both prefix methods (the paper tunes it per task); APT's gate is ${preset.aptGate === "token" ? "per input token (α = sigmoid(h W_i), as the paper)" : "pooled per sequence (an option, not the paper's)"}.`);
+  out.push("With LoRA, P-tuning v2 and APT the head trains in full: the classifier (as PEFT's modules_to_save) and also BERT's pooler, which PEFT leaves frozen — a backbone pretrained here by MLM alone has an untrained pooler.");
   out.push(`Few-shot = ${preset.fewShotK} examples per class drawn from the training split (the paper's few-shot splits are its own).`);
   return out;
 }
