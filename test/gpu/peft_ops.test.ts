@@ -8,16 +8,9 @@
 import { describe, expect, it } from "vitest";
 import { attentionBackward, attentionWithLse, ops, Tensor } from "ctxwin";
 import { Rng, suiteSeed } from "../reference/rng.js";
+import { cudaUnavailable } from "./cuda_available.js";
 
 const SEED = suiteSeed();
-function cudaUnavailable(): string | null {
-  try {
-    Tensor.from([0], [1], { device: "cuda" }).dispose();
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 const reason = cudaUnavailable();
 const rng = new Rng(SEED + 404);
 const randn = (n: number, std = 1) => Float32Array.from({ length: n }, () => std * rng.normal());
