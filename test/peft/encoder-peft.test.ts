@@ -164,6 +164,31 @@ describe("PEFT fixtures (peft 0.21)", () => {
   });
 });
 
+describe("a bare checkpoint with a classification adapter", () => {
+  it("takes the adapter's head (SEQ_CLS / TOKEN_CLS, label count from its classifier) and gives the tuned model's logits", async () => {
+    const ids = [[2, 7, 11, 5, 9], [3, 8, 6, 0, 0]];
+    const keyLengths = [5, 3];
+    for (const [kind, numLabels, model] of [["sequence", 3, "bert"], ["token", 4, "bert"], ["sequence", 2, "roberta"]] as const) {
+      const tuned = await loadEncoder(path.join(BASES, model), { device: "cpu", head: { kind, numLabels }, seed: 5 });
+      addLora(tuned, { r: 2, alpha: 4, targetModules: ["query", "value"], seed: 1 });
+      // non-zero LoRA B, so the adapter changes the output
+      for (const [n, p] of tuned.namedParameters()) if (/lora_B/.test(n)) p.set(Tensor.from(Float32Array.from({ length: p.shape.reduce((x, y) => x * y, 1) }, (_, i) => 0.05 * Math.sin(i + 1)), [...p.shape]));
+      const dir = path.join(tmp, `bare-${model}-${kind}`);
+      await saveAdapter(tuned, dir);
+      const loaded = await loadEncoder(path.join(BASES, model), { device: "cpu", adapter: dir });
+      expect(loaded.config.head, `${model} ${kind}`).toBe(kind);
+      expect(loaded.config.numLabels, `${model} ${kind}`).toBe(numLabels);
+      const [a, b] = [await logits(tuned, ids, { keyLengths }), await logits(loaded, ids, { keyLengths })];
+      let m = 0;
+      const rows = kind === "token" ? [...Array(ids.length * 5).keys()].filter((r) => r % 5 < keyLengths[Math.floor(r / 5)]!) : [0, 1];
+      for (const r of rows) for (let l = 0; l < numLabels; l++) m = Math.max(m, Math.abs(a[r * numLabels + l]! - b[r * numLabels + l]!));
+      expect(m, `${model} ${kind}`).toBeLessThan(1e-5);
+      tuned.dispose();
+      loaded.dispose();
+    }
+  });
+});
+
 describe("LoRA on encoders", () => {
   it("BERT: PEFT's trainable set (LoRA pairs incl. the pooler's dense, the classifier; not the pooler), gradients by finite differences", async () => {
     const model = await base("bert-seqcls");

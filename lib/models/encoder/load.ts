@@ -17,7 +17,8 @@ import { Tensor, checkDevice, checkDType, defaultDevice, type Device, type DType
 import { Builder, randomInit, type WeightFactory } from "../../nn/init.js";
 import { checkSeed } from "../../util/rng.js";
 import { writeJsonAtomic } from "../../util/atomic.js";
-import { openCheckpoint, writeCheckpoint, type FloatDtype, type TensorInput } from "../io/safetensors.js";
+import { openCheckpoint, readSafetensorsHeader, writeCheckpoint, type FloatDtype, type TensorInput } from "../io/safetensors.js";
+import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME } from "../io/peft.js";
 import { encoderConfigToJson, parseEncoderConfig, type EncoderConfig, type EncoderHeadKind } from "./config.js";
 import { Encoder } from "./model.js";
 import { applyEncoderAdapter } from "./adapter.js";
@@ -63,6 +64,32 @@ function checkHead(fn: string, head: unknown): EncoderHeadOptions | undefined {
   return h;
 }
 
+/**
+ * The head a classification adapter was trained with (PEFT task_type SEQ_CLS / TOKEN_CLS and its
+ * saved classifier weight [numLabels, d]), for a bare checkpoint loaded with it (a checkpoint
+ * with a head keeps it, and the adapter must fit it); undefined when the adapter says nothing
+ * about one (its own loading reports bad files).
+ */
+async function headOfAdapter(dir: string): Promise<EncoderHeadOptions | undefined> {
+  let cfg: { task_type?: unknown };
+  try {
+    cfg = JSON.parse(await readFile(path.join(dir, ADAPTER_CONFIG_NAME), "utf8")) as { task_type?: unknown };
+  } catch {
+    return undefined;
+  }
+  const kind = cfg.task_type === "SEQ_CLS" ? "sequence" : cfg.task_type === "TOKEN_CLS" ? "token" : null;
+  if (!kind) return undefined;
+  try {
+    const header = await readSafetensorsHeader(path.join(dir, ADAPTER_WEIGHTS_NAME));
+    for (const [name, t] of Object.entries(header.tensors)) {
+      if (/(^|\.)classifier(\.modules_to_save\.default)?(\.out_proj)?\.weight$/.test(name) && t.shape.length === 2) return { kind, numLabels: t.shape[0]! };
+    }
+  } catch {
+    return undefined;
+  }
+  return { kind };
+}
+
 /** Reads `<dir>/config.json` as an encoder config (ERR_FORMAT naming the file and field). */
 export async function readEncoderConfig(dir: string, fn = "loadEncoder", head?: EncoderHeadOptions): Promise<EncoderConfig> {
   const file = path.join(dir, "config.json");
@@ -94,7 +121,12 @@ export async function loadEncoder(dir: string, opts: LoadEncoderOptions = {}): P
   if (opts.adapter !== undefined && (typeof opts.adapter !== "string" || opts.adapter.length === 0)) {
     throw new CtxwinError("ERR_ARG", `${fn}: opts.adapter: expected an adapter directory path, got ${show(opts.adapter)}`);
   }
-  const config = await readEncoderConfig(dir, fn, head);
+  let config = await readEncoderConfig(dir, fn, head);
+  if (opts.adapter !== undefined && head === undefined && config.head === "none") {
+    // a bare checkpoint takes the head its classification adapter was trained with
+    const adapterHead = await headOfAdapter(opts.adapter);
+    if (adapterHead) config = await readEncoderConfig(dir, fn, adapterHead);
+  }
   const ckpt = await openCheckpoint(dir, { fn });
   const prefix = `${config.modelType}.`;
   // dry build: the names and shapes the model needs
