@@ -368,64 +368,66 @@ export class Attention extends Module {
       const q = F.reshape(this.q.forward(x), [B, T, H, D]);
       let k = F.reshape(this.k.forward(x), [B, T, Hkv, D]);
       let v = F.reshape(this.v.forward(x), [B, T, Hkv, D]);
-      if (this.gates) return this.#gatedForward(x, q, k, v, call);
-      // the prefix goes before the first real token: once per forward, or once into a new cache
-      if (P > 0 && (!cache || cache.length === 0)) {
-        k = F.concat(F.repeatBatch(this.prefixKeys!, B), k, 1);
-        v = F.concat(F.repeatBatch(this.prefixValues!, B), v, 1);
-      }
-      let opts: AttentionOptions = {
-        causal: call.causal ?? true,
-        softmaxScale: (call.scaleMultiplier ?? 1) / Math.sqrt(D),
-        positional: call.positional,
-        prefixKeys: P,
-      };
-      if (call.window) opts.window = call.window;
-      if (call.keyLengths) {
-        if (cache) throw new CtxwinError("ERR_ARG", "forward: keyLengths: expected no cache (padding is for batched forwards without one)");
-        opts.keyLengths = call.keyLengths.map((n) => P + n); // the prefix keys belong to every sequence
-      }
-      if (call.onOptions) opts = call.onOptions(layer, opts);
       let o: Variable;
-      if (cache?.perSequence) {
-        o = new Variable(attendPerSequence(q.value, k.value, v.value, cache.perSequence, opts));
-      } else {
-        if (cache) {
-          const all = cache.append(k.value, v.value);
-          k = new Variable(all.k);
-          v = new Variable(all.v);
+      if (this.gates) o = this.#gatedHeads(x, q, k, v, call);
+      else {
+        // the prefix goes before the first real token: once per forward, or once into a new cache
+        if (P > 0 && (!cache || cache.length === 0)) {
+          k = F.concat(F.repeatBatch(this.prefixKeys!, B), k, 1);
+          v = F.concat(F.repeatBatch(this.prefixValues!, B), v, 1);
         }
-        call.onQK?.(layer, q.value, k.value, opts);
-        o = F.attention(q, k, v, opts);
+        if (call.keyLengths && cache) throw new CtxwinError("ERR_ARG", "forward: keyLengths: expected no cache (padding is for batched forwards without one)");
+        const opts = this.#kernelOptions(call, P);
+        if (cache?.perSequence) {
+          o = new Variable(attendPerSequence(q.value, k.value, v.value, cache.perSequence, opts));
+        } else {
+          if (cache) {
+            const all = cache.append(k.value, v.value);
+            k = new Variable(all.k);
+            v = new Variable(all.v);
+          }
+          call.onQK?.(layer, q.value, k.value, opts);
+          o = F.attention(q, k, v, opts);
+        }
       }
       if (call.onHeads) o = call.onHeads(layer, o) ?? o;
       return this.o.forward(F.reshape(o, [B, T, H * D]));
     });
   }
 
-  /** forward() with APT gates (called inside forward's tidy scope). */
-  #gatedForward(x: Variable, q: Variable, k: Variable, v: Variable, call: AttentionCall): Variable {
+  /**
+   * The kernel options of a call: `prefixKeys` keys prepended (never rotated; every sequence's
+   * padding length counts them), then the caller's onOptions.
+   */
+  #kernelOptions(call: AttentionCall, prefixKeys: number): AttentionOptions {
+    const opts: AttentionOptions = {
+      causal: call.causal ?? true,
+      softmaxScale: (call.scaleMultiplier ?? 1) / Math.sqrt(this.headDim),
+      positional: call.positional,
+      prefixKeys,
+    };
+    if (call.window) opts.window = call.window;
+    if (call.keyLengths) opts.keyLengths = call.keyLengths.map((n) => prefixKeys + n); // the prefix keys belong to every sequence
+    return call.onOptions ? call.onOptions(call.layer ?? 0, opts) : opts;
+  }
+
+  /** The head outputs o [B, T, Hq, D] with APT gates (inside forward's tidy scope): the prefix is not prepended but gated beside the real tokens. */
+  #gatedHeads(x: Variable, q: Variable, k: Variable, v: Variable, call: AttentionCall): Variable {
     const fn = "Attention.forward";
-    const [B, T] = x.shape as [number, number, number];
-    const { heads: H, kvHeads: Hkv, headDim: D } = this;
+    const B = x.shape[0]!;
+    const { kvHeads: Hkv, headDim: D } = this;
     const P = this.prefixLength;
-    const layer = call.layer ?? 0;
     const gates = this.gates!;
     if (call.cache) throw new CtxwinError("ERR_ARG", `${fn}: cache: adaptive prefix tuning gates run without a KV cache (training, scoring, classification)`);
     if (call.positional.type !== "none") {
       throw new CtxwinError("ERR_ARG", `${fn}: positional: adaptive prefix tuning gates need positional "none" (encoders, NoPE decoders: the gated prefix part sees the queries unrotated), got "${call.positional.type}"`);
     }
-    let opts: AttentionOptions = { causal: call.causal ?? true, softmaxScale: (call.scaleMultiplier ?? 1) / Math.sqrt(D), positional: call.positional };
-    if (call.window) opts.window = call.window;
-    if (call.keyLengths) opts.keyLengths = call.keyLengths;
-    if (call.onOptions) opts = call.onOptions(layer, opts);
+    const opts = this.#kernelOptions(call, 0);
     const logits = gates.pooled ? F.reshape(F.linear(meanOfTokens(x, call.keyLengths), gates.weight), [B, 1, P]) : F.linear(x, gates.weight);
     this.onGateLogits?.(logits.value, call.keyLengths);
     const pk = F.reshape(this.prefixKeys!, [P, Hkv, D]);
     const pv = F.reshape(this.prefixValues!, [P, Hkv, D]);
-    let o = F.gatedPrefixAttention(q, k, v, pk, pv, logits, gates.lambda, opts);
-    if (call.onHeads) o = call.onHeads(layer, o) ?? o;
-    return this.o.forward(F.reshape(o, [B, T, H * D]));
+    return F.gatedPrefixAttention(q, k, v, pk, pv, logits, gates.lambda, opts);
   }
 }
 
