@@ -13,6 +13,7 @@
  */
 import type { Parameter } from "../nn/autograd.js";
 import type { Encoder } from "../models/encoder/model.js";
+import { peftTarget } from "../peft/target.js";
 import type { PeftParts } from "./parts.js";
 import type { PeftPreset } from "./presets.js";
 import type { PeftCellMethod } from "./report_schema.js";
@@ -25,11 +26,10 @@ export interface AppliedMethod {
   gate: "token" | "pooled" | null;
 }
 
-const HEAD = /^(classifier\.|pooler\.|[a-z]+\.pooler\.)/;
-
-/** Unfreezes the head (classifier, pooler) after an adapter froze the base. */
+/** Unfreezes the head (PEFT's classifier, and the pooler) after an adapter froze the base. */
 export function unfreezeHead(model: Encoder): void {
-  for (const [name, p] of model.namedParameters()) if (HEAD.test(name)) p.unfreeze();
+  for (const [, p] of peftTarget(model).headParameters) p.unfreeze();
+  model.pooler?.unfreeze();
 }
 
 /** Applies `method` to `model` in place (see the file header); `lengths` are the probe's per-layer prefix lengths. */
