@@ -19,7 +19,6 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { CtxwinError } from "../errors.js";
 import { backendInfo } from "../index.js";
@@ -41,6 +40,7 @@ import { getPeftPreset, validatePeftPreset, type PeftPreset, type PeftPresetName
 import { BUILTIN_TASK_NAMES, builtinTask, dataTask, fewShotTrain, type RawTask } from "./tasks.js";
 import { computePeftFindings, layerProfile } from "./findings.js";
 import { PEFT_METHODS, PEFT_REPORT_KIND, type PeftBackboneInfo, type PeftCell, type PeftCellMethod, type PeftMethod, type PeftReport, type PeftSetting, type PeftTaskInfo } from "./report_schema.js";
+import { runEnvironment } from "../util/environment.js";
 
 /** Bump when a cell's meaning changes (earlier cells.jsonl lines are then not reused). */
 export const PEFT_CELL_VERSION = 1;
@@ -198,7 +198,7 @@ export async function runPeftStudy(opts: PeftStudyOptions = {}): Promise<PeftStu
       seeds,
       device,
       config: { ...config, ...(interrupted ? { interrupted } : {}) },
-      environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpu: cpus()[0]?.model ?? "unknown", threads: info.cpu.threads },
+      environment: runEnvironment(info.cpu.threads),
       backbone: backbone ?? { dir: "", pretrainedHere: !opts.model, cached: false, modelType: "", layers: 0, hiddenSize: 0, heads: 0, vocabSize: 0, parameters: 0, tokenizer: "", pretraining: null },
       tasks: tasksInfo,
       cells: [...cells],

@@ -20,7 +20,6 @@
 import { stageTimer } from "../util/stages.js";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { CtxwinError } from "../errors.js";
 import { backendInfo } from "../index.js";
@@ -42,6 +41,7 @@ import { BUILTIN_TASKS, brownGenre, makeTaskExamples, taskComponents, type SftEx
 import { encodeExample, evaluateExamples, sftTrain, type EncodedExample, type SftResult } from "./sft.js";
 import { SFT_REPORT_KIND, type SftEval, type SftReport, type SftRun, type SftTaskInfo } from "./report_schema.js";
 import { SftEvidence, computeSftFindings, computeSftGates, decomposeComplex, mapOf, mixWeights } from "./findings.js";
+import { runEnvironment } from "../util/environment.js";
 
 /** Bump when pretraining or saving changes in a way that invalidates cached base models. */
 export const SFT_CACHE_VERSION = 1;
@@ -202,7 +202,7 @@ export async function runSftStudy(opts: SftStudyOptions = {}): Promise<SftStudyR
       seed,
       device,
       config: { ...config, ...(interrupted ? { interrupted } : {}) },
-      environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpu: cpus()[0]?.model ?? "unknown", threads: info.cpu.threads },
+      environment: runEnvironment(info.cpu.threads),
       model: modelInfo ?? { dir: "", pretrainedHere: !opts.model, cached: false, modelType: "", layers: 0, heads: 0, kvHeads: 0, hiddenSize: 0, vocabSize: 0, parameters: 0, tokenizer: "", pretraining: null },
       corpus: corpusInfo,
       tasks: tasksInfo,

@@ -22,7 +22,6 @@
 import { stageTimer } from "../util/stages.js";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { CtxwinError } from "../errors.js";
 import { writeJsonAtomic } from "../util/atomic.js";
@@ -43,6 +42,7 @@ import { buildTrainingRows, type MixedRows } from "./training_data.js";
 import { buildEvalSet, evaluateMethod, longDocuments, methodWork, runSweep } from "./evaluate.js";
 import { deviations } from "./deviations.js";
 import { createStageProgress, type ProgressSink } from "../util/progress.js";
+import { runEnvironment } from "../util/environment.js";
 
 /**
  * Bump when training, data or saving changes in a way that invalidates cached models.
@@ -184,10 +184,7 @@ export async function runStudy(opts: StudyOptions = {}): Promise<StudyResult> {
     device,
     config: { ...config, ...(interrupted ? { interrupted } : {}) },
     environment: {
-      node: process.version,
-      platform: `${process.platform}-${process.arch}`,
-      cpu: cpus()[0]?.model ?? "unknown",
-      threads: info.cpu.threads,
+      ...runEnvironment(info.cpu.threads),
       isa: info.cpu.isa,
       cuda: info.cuda.available ? JSON.stringify(info.cuda.info) : null,
     },
