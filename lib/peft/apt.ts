@@ -36,6 +36,7 @@ import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, writeAdapterFiles } from "..
 import { readSafetensorsHeader, readTensor } from "../models/io/safetensors.js";
 import { Rng, checkSeed } from "../util/rng.js";
 import { peftTarget, type PeftModel } from "./target.js";
+import { finiteNumber, positiveNumber } from "../ops/check.js";
 import { readFile } from "node:fs/promises";
 
 /** The models APT attaches to (those LoRA and prefix tuning attach to). */
@@ -81,11 +82,6 @@ function perLayer(fn: string, n: unknown, L: number): number[] {
   return list;
 }
 
-function positive(fn: string, name: string, v: unknown, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new CtxwinError("ERR_ARG", `${fn}: ${name}: expected a finite number > 0, got ${show(v)}`);
-  return v;
-}
 
 /**
  * Attaches APT prefixes and gates to every layer and returns the new parameters (per layer:
@@ -100,10 +96,9 @@ export function addApt(model: AptModel, opts: AptOptions): Parameter[] {
   const Ps = perLayer(fn, opts.numVirtualTokens, attns.length);
   const gate = opts.gate ?? "token";
   if (gate !== "token" && gate !== "pooled") throw new CtxwinError("ERR_ARG", `${fn}: gate: expected "token" or "pooled", got ${show(gate)}`);
-  const std = positive(fn, "std", opts.std, 1);
-  const gateStd = positive(fn, "gateStd", opts.gateStd, 0.02);
-  const lambdaInit = opts.lambdaInit ?? 1;
-  if (typeof lambdaInit !== "number" || !Number.isFinite(lambdaInit)) throw new CtxwinError("ERR_ARG", `${fn}: lambdaInit: expected a finite number, got ${show(lambdaInit)}`);
+  const std = positiveNumber(fn, "std", opts.std, 1);
+  const gateStd = positiveNumber(fn, "gateStd", opts.gateStd, 0.02);
+  const lambdaInit = finiteNumber(fn, "lambdaInit", opts.lambdaInit, 1);
   if (attns.some((a) => a.prefixLength > 0 || a.gates)) throw new CtxwinError("ERR_ARG", `${fn}: model: expected a model without a prefix or APT adapter, got one with a prefix`);
   const rng = new Rng(checkSeed(fn, opts.seed ?? 0));
   if (opts.freezeBase ?? true) model.freeze();
