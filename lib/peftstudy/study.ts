@@ -417,6 +417,9 @@ function deviations(preset: PeftPreset, b: PeftBackboneInfo | null, userData: bo
   out.push(`${seeds} seed(s): the intervals over seeds are wide at this count (t(0.975, ${Math.max(1, seeds - 1)}) = ${seeds > 1 ? ["12.71", "4.30", "3.18", "2.78", "2.57"][Math.min(seeds - 2, 4)] : "–"}).`);
   out.push(`Prefix length ${preset.prefixLength} per layer for both prefix methods (the paper tunes it per task); APT's gate is ${preset.aptGate === "token" ? "per input token (α = sigmoid(h W_i), as the paper)" : "pooled per sequence (an option, not the paper's)"}.`);
   out.push("With LoRA, P-tuning v2 and APT the head trains in full: the classifier (as PEFT's modules_to_save) and also BERT's pooler, which PEFT leaves frozen — a backbone pretrained here by MLM alone has an untrained pooler.");
+  if (preset.data.namesWithEntities && tasks.includes("brown-names")) out.push("brown-names keeps only sentences with at least one proper noun (a small backbone learns nothing from the many sentences without one in this budget).");
+  out.push("The variable-prefix probe runs on full data only, not few-shot (the paper probes its own settings).");
+  out.push("APT as ctxwin reads the paper: α_i = sigmoid(h_{i−1} W_i) scales each prefix token's key and value for each input token, λ_i scales the layer's prefix; the paper's text does not pin every detail (initialisation, where λ enters).");
   out.push(`Few-shot = ${preset.fewShotK} examples per class drawn from the training split (the paper's few-shot splits are its own).`);
   return out;
 }
