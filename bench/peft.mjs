@@ -7,6 +7,9 @@
 // has (bench/peft_torch.py; APT has no peer: its ratio is against ctxwin's own P-tuning v2), when
 // a Python with them is found ($CTXWIN_BENCH_PYTHON, else python3); otherwise the table says so.
 // tokens/s counts real (non-padding) tokens; the best of --steps timed steps after a warm-up.
+// ctxwin runs each method twice: packed (the default: projections, MLP and norms on the real
+// tokens only, lib/nn/packing.ts) and unpacked (`pack: false`, every padded row computed, as the
+// PyTorch peer does); "packed gain" is unpacked ms / packed ms in the same run.
 //
 //   node bench/peft.mjs [--quick] [--hidden 256] [--layers 4] [--seq 128] [--batch 16] [--prefix 16]
 import { spawnSync } from "node:child_process";
@@ -44,7 +47,7 @@ const METHODS = {
   "apt-pooled": (m) => addApt(m, { numVirtualTokens: P, gate: "pooled" }),
 };
 
-async function ctxwinRate(method) {
+async function ctxwinRate(method, pack) {
   const m = createEncoder(config, { seed: 1 });
   METHODS[method](m);
   const opt = new AdamW(m.namedParameters().filter(([, p]) => !p.frozen), { lr: 1e-4 });
@@ -52,7 +55,7 @@ async function ctxwinRate(method) {
   for (let s = 0; s < 1 + steps; s++) {
     const t0 = performance.now();
     const tape = new Tape();
-    const loss = tape.run(() => m.loss(ids, labelIds, { keyLengths: lengths }));
+    const loss = tape.run(() => m.loss(ids, labelIds, { keyLengths: lengths, pack }));
     tape.backward(loss);
     loss.release();
     opt.step();
@@ -86,17 +89,18 @@ console.log(`batch ${B} × ${T} (lengths ${lengths[0]}..${lengths[B - 1]}, ${rea
 const torch = torchRates();
 const rows = [];
 for (const method of Object.keys(METHODS)) {
-  const c = await ctxwinRate(method);
+  const c = await ctxwinRate(method, true);
+  const unpacked = await ctxwinRate(method, false);
   const peer = torch.skipped ? undefined : torch[method];
-  rows.push({ method, ...c, peer });
+  rows.push({ method, ...c, unpackedMs: unpacked.ms, peer });
 }
 const ptv2 = rows.find((r) => r.method === "ptv2");
 const pad = (s, n) => String(s).padStart(n);
-const head = ["method", "trainable", "ctxwin ms", "tok/s", "PyTorch ms", "tok/s", "ratio"];
+const head = ["method", "trainable", "ctxwin ms", "tok/s", "unpacked ms", "packed gain", "PyTorch ms", "tok/s", "ratio"];
 console.log([pad(head[0], 10), ...head.slice(1).map((h) => pad(h, 11))].join(" "));
 for (const r of rows) {
   const ratio = r.peer ? `${(r.peer.ms_per_step / r.ms).toFixed(2)}×` : r.method.startsWith("apt") ? `${(ptv2.ms / r.ms).toFixed(2)}× ptv2` : "—";
-  console.log([pad(r.method, 10), pad(r.trainable.toLocaleString("en-US"), 11), pad(r.ms.toFixed(1), 11), pad(Math.round(r.tps), 11), pad(r.peer ? r.peer.ms_per_step.toFixed(1) : "—", 11), pad(r.peer ? Math.round(r.peer.tokens_per_s) : "—", 11), pad(ratio, 11)].join(" "));
+  console.log([pad(r.method, 10), pad(r.trainable.toLocaleString("en-US"), 11), pad(r.ms.toFixed(1), 11), pad(Math.round(r.tps), 11), pad(r.unpackedMs.toFixed(1), 11), pad(`${(r.unpackedMs / r.ms).toFixed(2)}×`, 11), pad(r.peer ? r.peer.ms_per_step.toFixed(1) : "—", 11), pad(r.peer ? Math.round(r.peer.tokens_per_s) : "—", 11), pad(ratio, 11)].join(" "));
 }
 if (torch.skipped) console.log(`\nPyTorch peer not run: ${torch.skipped} (set CTXWIN_BENCH_PYTHON to a Python with torch, transformers and peft)`);
 console.log("\nratio: PyTorch ms / ctxwin ms (> 1: ctxwin faster); APT rows: ctxwin P-tuning v2 ms / APT ms (the gates' cost)");

@@ -21,6 +21,7 @@ import * as F from "./functional.js";
 import { Builder } from "./init.js";
 import { Linear } from "./layers.js";
 import { Module } from "./module.js";
+import type { TokenPacking } from "./packing.js";
 
 /**
  * One layer's cached keys/values (prefix included), kept in preallocated buffers
@@ -207,6 +208,12 @@ export interface AttentionCall {
   /** Right padding: sequence b's tokens are its first keyLengths[b] (after any prefix). */
   keyLengths?: readonly number[];
   /**
+   * Packed input (lib/nn/packing.ts): x is [N, dim], the real tokens of a right-padded batch, and
+   * so is the output; the projections run on the N rows and only the kernel sees [B, T, ...]. The
+   * packing's lengths are the call's keyLengths (keyLengths, if also given, must equal them).
+   */
+  packing?: TokenPacking;
+  /**
    * Called with the head outputs o [B, T, Hq, D] before the output projection; may return a
    * replacement (one made in the hook is freed with the forward's other intermediates).
    */
@@ -353,10 +360,12 @@ export class Attention extends Module {
     this.gates = { weight: this.param("apt_gate", weight), lambda: this.param("apt_lambda", lambda), pooled: opts.pooled ?? false };
   }
 
-  /** x [B, T, dim] → [B, T, dim]. */
+  /** x [B, T, dim] → [B, T, dim]; with call.packing, x [N, dim] → [N, dim]. */
   forward(x: Variable, call: AttentionCall): Variable {
+    const packing = call.packing;
+    if (packing) call = { ...call, keyLengths: packedLengths(call, packing) };
     return tidy(() => {
-      const [B, T] = x.shape as [number, number, number];
+      const [B, T] = packing ? [packing.B, packing.T] : (x.shape as [number, number, number]);
       const H = this.heads;
       const Hkv = this.kvHeads;
       const D = this.headDim;
@@ -365,9 +374,11 @@ export class Attention extends Module {
       const cache = call.cache;
       if (cache && activeTape()) throw new CtxwinError("ERR_ARG", "Attention.forward: cache: a KV cache is for inference; run the forward in noGrad (or without a tape)");
 
-      const q = F.reshape(this.q.forward(x), [B, T, H, D]);
-      let k = F.reshape(this.k.forward(x), [B, T, Hkv, D]);
-      let v = F.reshape(this.v.forward(x), [B, T, Hkv, D]);
+      // projections on the rows given (packed: real tokens only); the kernel takes [B, T, heads, D]
+      const heads = (y: Variable, n: number): Variable => F.reshape(packing ? packing.unpack(y) : y, [B, T, n, D]);
+      const q = heads(this.q.forward(x), H);
+      let k = heads(this.k.forward(x), Hkv);
+      let v = heads(this.v.forward(x), Hkv);
       let o: Variable;
       if (this.gates) o = this.#gatedHeads(x, q, k, v, call);
       else {
@@ -391,7 +402,8 @@ export class Attention extends Module {
         }
       }
       if (call.onHeads) o = call.onHeads(layer, o) ?? o;
-      return this.o.forward(F.reshape(o, [B, T, H * D]));
+      const flat = F.reshape(o, [B, T, H * D]);
+      return this.o.forward(packing ? packing.pack(flat) : flat);
     });
   }
 
@@ -414,7 +426,7 @@ export class Attention extends Module {
   /** The head outputs o [B, T, Hq, D] with APT gates (inside forward's tidy scope): the prefix is not prepended but gated beside the real tokens. */
   #gatedHeads(x: Variable, q: Variable, k: Variable, v: Variable, call: AttentionCall): Variable {
     const fn = "Attention.forward";
-    const B = x.shape[0]!;
+    const B = q.shape[0]!;
     const { kvHeads: Hkv, headDim: D } = this;
     const P = this.prefixLength;
     const gates = this.gates!;
@@ -423,7 +435,12 @@ export class Attention extends Module {
       throw new CtxwinError("ERR_ARG", `${fn}: positional: adaptive prefix tuning gates need positional "none" (encoders, NoPE decoders: the gated prefix part sees the queries unrotated), got "${call.positional.type}"`);
     }
     const opts = this.#kernelOptions(call, 0);
-    const logits = gates.pooled ? F.reshape(F.linear(meanOfTokens(x, call.keyLengths), gates.weight), [B, 1, P]) : F.linear(x, gates.weight);
+    const packing = call.packing;
+    let logits: Variable;
+    if (gates.pooled) {
+      const mean = packing ? packing.meanPerSequence(x) : meanOfTokens(x, call.keyLengths);
+      logits = F.reshape(F.linear(mean, gates.weight), [B, 1, P]);
+    } else logits = packing ? packing.unpack(F.linear(x, gates.weight)) : F.linear(x, gates.weight);
     this.onGateLogits?.(logits.value, call.keyLengths);
     const pk = F.reshape(this.prefixKeys!, [P, Hkv, D]);
     const pv = F.reshape(this.prefixValues!, [P, Hkv, D]);
@@ -439,6 +456,16 @@ export interface AttentionGates {
   lambda: Parameter;
   /** One gate row per sequence (mean of its real tokens' inputs) instead of one per token. */
   pooled: boolean;
+}
+
+/** The keyLengths of a packed call: the packing's (a keyLengths given beside it must equal them). */
+function packedLengths(call: AttentionCall, packing: TokenPacking): readonly number[] {
+  const fn = "Attention.forward";
+  if (call.cache) throw new CtxwinError("ERR_ARG", `${fn}: packing: expected no cache (packed rows are for batched forwards without one)`);
+  if (call.keyLengths && (call.keyLengths.length !== packing.B || call.keyLengths.some((n, b) => n !== packing.lengths[b]))) {
+    throw new CtxwinError("ERR_ARG", `${fn}: keyLengths: expected the packing's lengths [${packing.lengths.join(", ")}] (or none), got [${call.keyLengths.join(", ")}]`);
+  }
+  return packing.lengths;
 }
 
 /** Mean of x [B, T, d] over each sequence's first keyLengths[b] positions (all T without) → [B, d]. */

@@ -37,6 +37,7 @@ import { Attention } from "../../nn/attention.js";
 import { Builder } from "../../nn/init.js";
 import { Embedding, LayerNorm, Linear } from "../../nn/layers.js";
 import { Container, Module, ModuleList } from "../../nn/module.js";
+import { TokenPacking } from "../../nn/packing.js";
 import type { PrefixProvider } from "../../nn/prefix_provider.js";
 import type { EncoderConfig, EncoderHeadKind } from "./config.js";
 import { MlmHead, mlmHeadName } from "./mlm_head.js";
@@ -50,6 +51,13 @@ export interface EncoderForwardOptions {
   keyLengths?: readonly number[];
   /** Token type (segment) ids, the shape of ids; default all 0. */
   tokenTypeIds?: readonly (readonly number[])[];
+  /**
+   * With keyLengths: run the layers' projections, MLP and norms on the real tokens only
+   * (lib/nn/packing.ts; attention alone sees the padded layout). Same results up to float
+   * rounding, less work the more padding there is. Default true; the hidden states of padding
+   * positions are then 0 (without packing they are computed but meaningless).
+   */
+  pack?: boolean;
 }
 
 export interface ClassificationLossOptions extends EncoderForwardOptions {
@@ -87,9 +95,10 @@ class EncoderLayer extends Module {
     this.norm2 = this.module("output.LayerNorm", new LayerNorm(b.sub("output.LayerNorm"), c.hiddenSize, c.eps));
   }
 
-  forward(x: Variable, keyLengths: readonly number[] | undefined, layer: number): Variable {
+  /** x [B, T, d], or [N, d] with a packing (the real tokens of the padded batch). */
+  forward(x: Variable, keyLengths: readonly number[] | undefined, layer: number, packing: TokenPacking | null): Variable {
     return tidy(() => {
-      const a = this.attn.forward(x, { positional: { type: "none" }, causal: false, keyLengths, layer });
+      const a = this.attn.forward(x, { positional: { type: "none" }, causal: false, keyLengths, layer, packing: packing ?? undefined });
       const x2 = this.norm1.forward(F.add(x, a));
       const hi = this.inter.forward(x2);
       const h = this.act === "gelu" ? F.geluErf(hi) : F.gelu(hi);
@@ -187,13 +196,13 @@ export class Encoder extends Module {
     // the provider's prefix is this forward's (a tidy intermediate); its loan ends with the forward
     const endPrefix = this.prefixProvider?.provide();
     try {
-      return yield* this.#layerSteps(ids, B, T, lengths, types);
+      return yield* this.#layerSteps(ids, B, T, lengths, types, opts.pack ?? true);
     } finally {
       endPrefix?.();
     }
   }
 
-  *#layerSteps(ids: readonly (readonly number[])[], B: number, T: number, lengths: readonly number[] | undefined, types: readonly (readonly number[])[] | undefined): Steps<Variable> {
+  *#layerSteps(ids: readonly (readonly number[])[], B: number, T: number, lengths: readonly number[] | undefined, types: readonly (readonly number[])[] | undefined, pack: boolean): Steps<Variable> {
     const fn = "Encoder.hidden";
     const c = this.config;
     const P = this.layers.at(0).attn.prefixLength;
@@ -227,13 +236,21 @@ export class Encoder extends Module {
       const e = F.add(F.add(this.wordEmbeddings.forward(idT), this.positionEmbeddings.forward(posT)), this.tokenTypeEmbeddings.forward(typeT));
       x = this.embedNorm.forward(e);
     }
-    for (let l = 0; l < this.numLayers; l++) {
-      const y = this.layers.at(l).forward(x, lengths, l);
-      x.release(); // one layer's hidden state alive at a time
-      x = y;
-      yield;
+    let packing = pack && lengths ? new TokenPacking(B, T, lengths, device) : null;
+    if (packing && !packing.hasPadding) {
+      packing.dispose();
+      packing = null;
     }
-    return x;
+    try {
+      if (packing) x = swap(x, packing.pack(x));
+      for (let l = 0; l < this.numLayers; l++) {
+        x = swap(x, this.layers.at(l).forward(x, lengths, l, packing)); // one layer's hidden state alive at a time
+        yield;
+      }
+      return packing ? swap(x, packing.unpack(x)) : x;
+    } finally {
+      packing?.dispose(); // the gathers keep their own handles of the index tensors
+    }
   }
 
   /** The hidden state of the first token ([CLS] / <s>) of each sequence, [B, d]. */
@@ -381,4 +398,10 @@ function checkTypes(fn: string, types: unknown, B: number, T: number, typeVocab:
       }
     });
   });
+}
+
+/** Returns next after releasing prev (its graph node stays for the backward). */
+function swap(prev: Variable, next: Variable): Variable {
+  prev.release();
+  return next;
 }
