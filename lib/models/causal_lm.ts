@@ -15,7 +15,8 @@ import { IGNORE_INDEX } from "../defaults.js";
 import { Tensor, type Device, type DType } from "../tensor.js";
 import type { AttentionOptions } from "../attention.js";
 import type { Positional } from "../positional.js";
-import { noGrad, Parameter, tidySteps, Variable } from "../nn/autograd.js";
+import { activeTape, noGrad, Parameter, replaceWith, tidySteps, Variable } from "../nn/autograd.js";
+import { TokenPacking } from "../nn/packing.js";
 import * as F from "../nn/functional.js";
 import { Module, ModuleList } from "../nn/module.js";
 import { Embedding, LayerNorm, Linear, type Norm } from "../nn/layers.js";
@@ -65,6 +66,15 @@ export interface ForwardOptions {
    */
   keyLengths?: readonly number[];
   hooks?: ForwardHooks;
+  /**
+   * Token packing (lib/nn/packing.ts): with right padding known, the blocks' projections, MLPs
+   * and norms (and loss()'s LM head) run on the real tokens only; attention alone sees [B, T].
+   * Same results up to float rounding. Right padding is known from keyLengths, and in loss() also
+   * from the targets: positions after a row's last scored target cannot change any scored logit
+   * (causal attention), so they are skipped. Not used with a cache, hooks, or activation
+   * checkpointing under a tape. Default true; padding positions' hidden states are then 0.
+   */
+  pack?: boolean;
 }
 
 export interface LossOptions extends ForwardOptions {
@@ -175,6 +185,30 @@ export abstract class CausalLM extends Module {
   }
 
   *#hiddenSteps(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions): Steps<Variable> {
+    const packing = this.#packing(ids, opts, opts.keyLengths);
+    try {
+      const h = yield* this.#trunkSteps(ids, opts, packing);
+      return packing ? replaceWith(h, packing.unpack(h)) : h;
+    } finally {
+      packing?.dispose(); // the gathers keep their own handles of the index tensors
+    }
+  }
+
+  /**
+   * The packing of a call (see ForwardOptions.pack) for right padding `lengths`, or null when it
+   * does not apply or there is no padding to skip. The caller disposes it.
+   */
+  #packing(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions, lengths: readonly number[] | undefined): TokenPacking | null {
+    if (!lengths || opts.pack === false || opts.cache || opts.hooks) return null;
+    if (activeTape() && (opts.checkpoint ?? this.blocks.items.some((b) => b.checkpoint))) return null; // the recompute would outlive the packing
+    const [B, T] = ids instanceof Tensor ? [ids.shape[0]!, ids.shape[1]!] : [ids.length, ids[0]?.length ?? 0];
+    if (opts.keyLengths !== undefined) checkKeyLengths(opts.keyLengths, B, T);
+    if (lengths.reduce((a, n) => a + n, 0) === B * T) return null;
+    return new TokenPacking(B, T, lengths, this.device);
+  }
+
+  /** Embeddings → blocks → final norm: [B, T, d], or [N, d] (real tokens) with a packing. */
+  *#trunkSteps(ids: readonly (readonly number[])[] | Tensor, opts: ForwardOptions, packing: TokenPacking | null): Steps<Variable> {
     let x: Variable;
     if (ids instanceof Tensor) x = this.embed.forward(ids);
     else {
@@ -183,6 +217,7 @@ export abstract class CausalLM extends Module {
     }
     if (this.embedNorm) x = this.embedNorm.forward(x);
     if (opts.keyLengths !== undefined) checkKeyLengths(opts.keyLengths, x.shape[0]!, x.shape[1]!);
+    if (packing) x = replaceWith(x, packing.pack(x));
     const positional = mergePositional(this.positional, opts.positional);
     const hooks = opts.hooks ?? {};
     const L = this.numLayers;
@@ -197,7 +232,8 @@ export abstract class CausalLM extends Module {
         cache: opts.cache?.layers[l],
         layer: l,
         onHeads: hooks.heads,
-        keyLengths: opts.keyLengths,
+        keyLengths: packing ? packing.lengths : opts.keyLengths,
+        packing: packing ?? undefined,
         onOptions: hooks.attention,
         onQK: hooks.qk,
       };
@@ -251,11 +287,27 @@ export abstract class CausalLM extends Module {
     if (targets.length !== B || targets.some((r) => r.length !== T)) {
       throw new CtxwinError("ERR_SHAPE", `loss: targets: expected ${B} rows of ${T} (the shape of ids), got ${targets.length} rows`);
     }
-    const logits = yield* this.logitsSteps(ids, { ...opts, lastOnly: false });
-    const flat = F.reshape(logits, [B * T, this.config.vocabSize]);
-    const tg: number[] = [];
-    for (const r of targets) for (const t of r) tg.push(t);
-    return F.crossEntropy(flat, tg, { ignoreIndex: opts.ignoreIndex ?? IGNORE_INDEX, normalizer: opts.normalizer });
+    const ignoreIndex = opts.ignoreIndex ?? IGNORE_INDEX;
+    // causal: a row's positions after its last scored target change no scored logit
+    const lengths = targets.map((r, b) => Math.min(opts.keyLengths?.[b] ?? T, Math.max(1, lastScored(r, ignoreIndex) + 1)));
+    const packing = this.#packing(ids, opts, lengths);
+    if (!packing) {
+      const logits = yield* this.logitsSteps(ids, { ...opts, lastOnly: false });
+      const flat = F.reshape(logits, [B * T, this.config.vocabSize]);
+      const tg: number[] = [];
+      for (const r of targets) for (const t of r) tg.push(t);
+      return F.crossEntropy(flat, tg, { ignoreIndex, normalizer: opts.normalizer });
+    }
+    try {
+      const h = yield* this.#trunkSteps(ids, opts, packing);
+      const tg: number[] = [];
+      targets.forEach((r, b) => {
+        for (let t = 0; t < lengths[b]!; t++) tg.push(r[t]!);
+      });
+      return F.crossEntropy(this.head(h), tg, { ignoreIndex, normalizer: opts.normalizer }); // logits [N, V]
+    } finally {
+      packing.dispose();
+    }
   }
 
   /** Logits [B, T, V] as an f32 Tensor (the caller disposes it). No gradient is recorded. */
@@ -286,6 +338,13 @@ export abstract class CausalLM extends Module {
     for (const b of this.blocks) b.checkpoint = on;
     return this;
   }
+}
+
+
+/** Index of the last target that is scored (not ignoreIndex), or -1. */
+function lastScored(row: readonly number[], ignoreIndex: number): number {
+  for (let t = row.length - 1; t >= 0; t--) if (row[t] !== ignoreIndex) return t;
+  return -1;
 }
 
 /** The hook's replacement of x (x is released now, like the previous layer's hidden state), or x. */

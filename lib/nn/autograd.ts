@@ -676,6 +676,15 @@ export function leaf(value: Tensor, opts: VariableOptions = {}): Variable {
  * A constant Variable (no gradient) over its own view of `value` (a free native handle), so the
  * caller may dispose `value` at any time; release() the Variable when done.
  */
+/**
+ * Releases prev and returns next: for a chain of intermediates where only the newest stays alive
+ * (a layer's output replacing its input). prev's graph node keeps what the backward needs.
+ */
+export function replaceWith(prev: Variable, next: Variable): Variable {
+  prev.release();
+  return next;
+}
+
 export function constant(value: Tensor, opts: { name?: string } = {}): Variable {
   return new Variable(value.reshape(value.shape), { requiresGrad: false, name: opts.name });
 }

@@ -6,10 +6,14 @@
  *     real position and the same gradient for every trainable parameter — BERT and RoBERTa,
  *     sequence and token heads, plain, LoRA, prefix tuning (per-layer lengths, MLP prefix) and APT
  *     (token and pooled gates) — so packing changes only which padding rows are computed;
- *  3. errors: bad lengths, wrong shapes, a packed call with a cache or other keyLengths.
+ *  3. a decoder's loss packed (right padding from keyLengths or from the targets: positions after
+ *     a row's last scored target) and unpacked: the same loss and gradients, for RoPE (GQA),
+ *     ALiBi (BLOOM), a sliding window, Qwen2 biases, NoPE, with LoRA, prefix tuning and APT; and
+ *     hidden() at real positions; activation checkpointing (no packing) still agrees;
+ *  4. errors: bad lengths, wrong shapes, a packed call with a cache or other keyLengths.
  */
 import { describe, expect, it } from "vitest";
-import { addApt, addLora, addPrefix, createEncoder, F, noGrad, Tape, Tensor, Variable, type Encoder } from "ctxwin";
+import { addApt, addLora, addPrefix, createEncoder, createModel, F, noGrad, Tape, Tensor, Variable, type CausalLM, type Encoder } from "ctxwin";
 import { TokenPacking } from "../../dist/nn/packing.js";
 import { Rng } from "../../dist/util/rng.js";
 
@@ -206,4 +210,78 @@ describe("packed encoder forward (the default with keyLengths) equals the padded
     x.release();
     m.dispose();
   });
+});
+
+// ------------------------------------------------------------------ packed decoder loss
+
+describe("packed decoder loss and hidden states equal the padded ones", () => {
+  const rope = { type: "rope", theta: 300 } as const;
+  const ARCHS: [string, Record<string, unknown>][] = [
+    ["llama GQA rope", { family: "llama", numKvHeads: 1, positional: rope }],
+    ["bloom alibi", { family: "bloom" }],
+    ["mistral window 3", { family: "llama", slidingWindow: 3, positional: rope }],
+    ["qwen2 biases", { family: "llama", modelType: "qwen2", positional: rope }],
+    ["nope", { family: "llama", positional: { type: "none" } }],
+  ];
+  const DEC_LENGTHS = [7, 3, 1, 5]; // real tokens per row, T = 7
+  const TD = 7;
+  const V = 29;
+  for (const [name, extra] of ARCHS) {
+    it(`${name}: loss and gradients (plain, LoRA, prefix${name === "nope" ? ", APT" : ""})`, async () => {
+      const rng = new Rng(name.length * 31);
+      const ids = DEC_LENGTHS.map((n) => Array.from({ length: TD }, (_, t) => (t < n ? 1 + Math.floor(rng.next() * (V - 1)) : 0)));
+      // targets: scored inside the row except a few ignored positions; padding ignored
+      const targets = DEC_LENGTHS.map((n) => Array.from({ length: TD }, (_, t) => (t < n && t !== 1 ? Math.floor(rng.next() * V) : -100)));
+      targets[3]![4] = -100; // row 3's last scored target is at 3: positions 4.. are skipped too
+      const setups: [string, (m: CausalLM) => void][] = [
+        ["full", () => {}],
+        ["lora", (m) => void addLora(m, { r: 2, alpha: 4, targetModules: ["q_proj", "v_proj", "down_proj", "query_key_value", "dense_4h_to_h"].filter((t) => [...m.namedParameters()].some(([n]) => n.includes(t))), seed: 2 })],
+        ["prefix", (m) => void addPrefix(m, { numVirtualTokens: 3, seed: 3, std: 0.5 })],
+      ];
+      if (name === "nope") setups.push(["apt", (m) => void addApt(m, { numVirtualTokens: 2, seed: 4, gateStd: 0.5, std: 0.5 })]);
+      for (const [method, setup] of setups) {
+        for (const keyLengths of [undefined, DEC_LENGTHS]) {
+          const m = createModel({ vocabSize: V, hiddenSize: 16, numLayers: 2, numHeads: 2, initializerRange: 0.3, ...extra } as never, { seed: 5 });
+          setup(m);
+          const run = async (pack: boolean, checkpoint = false) => {
+            m.zeroGrad();
+            const tape = new Tape();
+            const loss = tape.run(() => m.loss(ids, targets, { keyLengths, pack, checkpoint }));
+            tape.backward(loss);
+            const lv = (await loss.value.data())[0]!;
+            loss.release();
+            const grads = new Map<string, Float32Array>();
+            for (const [n, p] of m.namedParameters()) if (!p.frozen && p.grad) grads.set(n, await p.grad.data());
+            m.zeroGrad();
+            return { lv, grads };
+          };
+          const a = await run(true);
+          const b = await run(false);
+          const c = await run(true, true); // checkpointed: not packed, same numbers
+          const what = `${name} ${method} keyLengths ${keyLengths ? "given" : "from targets"}`;
+          expect(Math.abs(a.lv - b.lv), what).toBeLessThan(2e-5);
+          expect(Math.abs(c.lv - b.lv), what).toBeLessThan(2e-5);
+          expect(a.grads.size, what).toBeGreaterThan(0);
+          expect([...a.grads.keys()]).toEqual([...b.grads.keys()]);
+          for (const [n, g] of a.grads) {
+            const h = b.grads.get(n)!;
+            expect(maxDiff(g, h), `${what} d/d ${n}`).toBeLessThan(1e-5 + 1e-4 * maxAbs(h));
+            expect(maxDiff(c.grads.get(n)!, h), `${what} checkpointed d/d ${n}`).toBeLessThan(1e-5 + 1e-4 * maxAbs(h));
+          }
+          if (keyLengths) {
+            const hp = noGrad(() => m.hidden(ids, { keyLengths }));
+            const hu = noGrad(() => m.hidden(ids, { keyLengths, pack: false }));
+            const [dp, du] = [await hp.value.data(), await hu.value.data()];
+            for (let bi = 0; bi < DEC_LENGTHS.length; bi++) {
+              const s0 = bi * TD * 16;
+              expect(maxDiff(dp.subarray(s0, s0 + DEC_LENGTHS[bi]! * 16), du.subarray(s0, s0 + DEC_LENGTHS[bi]! * 16)), `${what} hidden row ${bi}`).toBeLessThan(2e-5);
+            }
+            hp.release();
+            hu.release();
+          }
+          m.dispose();
+        }
+      }
+    });
+  }
 });

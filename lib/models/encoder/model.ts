@@ -30,7 +30,7 @@
 import { CtxwinError } from "../../errors.js";
 import { IGNORE_INDEX } from "../../defaults.js";
 import { Tensor, type Device, type DType } from "../../tensor.js";
-import { noGrad, tidy, tidySteps, Variable } from "../../nn/autograd.js";
+import { noGrad, replaceWith, tidy, tidySteps, Variable } from "../../nn/autograd.js";
 import { runAll, type Steps } from "../../util/slices.js";
 import * as F from "../../nn/functional.js";
 import { Attention } from "../../nn/attention.js";
@@ -242,12 +242,12 @@ export class Encoder extends Module {
       packing = null;
     }
     try {
-      if (packing) x = swap(x, packing.pack(x));
+      if (packing) x = replaceWith(x, packing.pack(x));
       for (let l = 0; l < this.numLayers; l++) {
-        x = swap(x, this.layers.at(l).forward(x, lengths, l, packing)); // one layer's hidden state alive at a time
+        x = replaceWith(x, this.layers.at(l).forward(x, lengths, l, packing)); // one layer's hidden state alive at a time
         yield;
       }
-      return packing ? swap(x, packing.unpack(x)) : x;
+      return packing ? replaceWith(x, packing.unpack(x)) : x;
     } finally {
       packing?.dispose(); // the gathers keep their own handles of the index tensors
     }
@@ -398,10 +398,4 @@ function checkTypes(fn: string, types: unknown, B: number, T: number, typeVocab:
       }
     });
   });
-}
-
-/** Returns next after releasing prev (its graph node stays for the backward). */
-function swap(prev: Variable, next: Variable): Variable {
-  prev.release();
-  return next;
 }
