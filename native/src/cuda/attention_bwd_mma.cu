@@ -92,7 +92,7 @@ __global__ void __launch_bounds__(kMmaBwdThreads, 1) bwd_mma_kernel(const __grid
   cp_async_commit();
 
   int i_lo, i_hi;
-  attn_query_range_for_keys(P, k0, min(k0 + Bc, P.Tk) - 1, &i_lo, &i_hi);
+  attn_query_range_for_keys(P, b, k0, min(k0 + Bc, P.Tk) - 1, &i_lo, &i_hi);
   const int qt_lo = i_lo / Br;
   const int nqt = i_hi >= i_lo ? i_hi / Br - qt_lo + 1 : 0;
   const int n_it = nqt * a.group;
@@ -210,7 +210,7 @@ __global__ void __launch_bounds__(kMmaBwdThreads, 1) bwd_mma_kernel(const __grid
     }
 
     // P^T
-    const bool need_mask = attn_bwd_tile_needs_mask(P, k0, Bc, i0, Br);
+    const bool need_mask = attn_bwd_tile_needs_mask(P, b, k0, Bc, i0, Br);
     const float slope = kAlibi ? P.alibi_slopes[h] * kLog2e : 0.f;
 #pragma unroll
     for (int nb = 0; nb < NBQ; ++nb) {
@@ -220,7 +220,7 @@ __global__ void __launch_bounds__(kMmaBwdThreads, 1) bwd_mma_kernel(const __grid
         float x = st[nb][e] * a.scale_log2 - lse_s[qi] * kLog2e;
         if (kAlibi) x -= slope * fabsf((float)(p - j));
         bool vis = true;
-        if (need_mask) vis = i < P.Tq && j < P.Tk && attn_visible(P, p, j);
+        if (need_mask) vis = i < P.Tq && j < P.Tk && attn_visible(P, b, p, j);
         st[nb][e] = vis ? fast_exp2(x) : 0.f;
       }
     }
