@@ -100,7 +100,7 @@ __global__ void __launch_bounds__(kSimtThreads) fwd_simt_kernel(const __grid_con
   const T* kbase = static_cast<const T*>(P.k) + ((size_t)b * P.Tk * P.Hkv + kvh) * D;
   const T* vbase = static_cast<const T*>(P.v) + ((size_t)b * P.Tk * P.Hkv + kvh) * D;
 
-  for (int idx = tid; idx < BQ * D; idx += NT) {
+  for (int idx = tid; t_lo <= t_hi && idx < BQ * D; idx += NT) {  // no tiles (all padding): Q unread
     const int rr = idx / D, d = idx - rr * D, ff = f0 + rr, hh = ff / tqs, i = ff - hh * tqs;
     float x = 0.f;
     if (ff < f_end && i < P.Tq) {
@@ -232,25 +232,29 @@ __global__ void __launch_bounds__(kSimtThreads) bwd_simt_kernel(const __grid_con
   const T* qg = static_cast<const T*>(P.q);
   const T* dog = static_cast<const T*>(P.dout);
 
-  for (int idx = tid; idx < BK * D; idx += NT) {
-    const int kr = idx / D, d = idx - kr * D, j = k0 + kr;
-    float kx = 0.f, vx = 0.f;
-    if (j < P.Tk) {
-      kx = load_rotated(kbase + (size_t)j * kv_stride, d, (a.rope && j >= P.prefix_keys) ? j : -1, half, P.rope_cos,
-                        P.rope_sin);
-      vx = Elem<T>::to_f(vbase[(size_t)j * kv_stride + d]);
+  // Query tiles that see these keys (none for a key block wholly in its sequence's padding: then
+  // K and V are not read and dK = dV = 0).
+  int i_lo, i_hi;
+  attn_query_range_for_keys(P, b, k0, min(k0 + BK, P.Tk) - 1, &i_lo, &i_hi);
+  const int qt_lo = i_lo / BQ, qt_hi = i_hi >= i_lo ? i_hi / BQ : qt_lo - 1;
+
+  if (qt_hi >= qt_lo) {
+    for (int idx = tid; idx < BK * D; idx += NT) {
+      const int kr = idx / D, d = idx - kr * D, j = k0 + kr;
+      float kx = 0.f, vx = 0.f;
+      if (j < P.Tk) {
+        kx = load_rotated(kbase + (size_t)j * kv_stride, d, (a.rope && j >= P.prefix_keys) ? j : -1, half, P.rope_cos,
+                          P.rope_sin);
+        vx = Elem<T>::to_f(vbase[(size_t)j * kv_stride + d]);
+      }
+      sK[kr * DS + d] = kx;
+      sV[kr * DS + d] = vx;
     }
-    sK[kr * DS + d] = kx;
-    sV[kr * DS + d] = vx;
   }
 
   float dk[DPT], dv[DPT];
 #pragma unroll
   for (int v = 0; v < DPT; ++v) dk[v] = dv[v] = 0.f;
-
-  int i_lo, i_hi;
-  attn_query_range_for_keys(P, b, k0, min(k0 + BK, P.Tk) - 1, &i_lo, &i_hi);
-  const int qt_lo = i_lo / BQ, qt_hi = i_hi >= i_lo ? i_hi / BQ : qt_lo - 1;
   const int j = k0 + r;  // this thread's key row for S^T / dK / dV
 
   for (int hg = 0; hg < a.group; ++hg) {
