@@ -73,7 +73,6 @@ CTXWIN_HD void attn_block_tiles(int u_lo, int u_hi, int tile, int gt_lo, int spl
   *t_hi = b < s_hi ? b : s_hi;
 }
 
-
 // Sequence b's tokens [*lo, *hi] (inclusive): [key_begin[b], key_end[b] - 1], or every key.
 CTXWIN_HD void attn_seq_tokens(const AttentionParams& prm, int b, int* lo, int* hi) {
   if (prm.key_begin) {
