@@ -24,14 +24,14 @@ export interface AttentionOptions {
    * Per-sequence lengths (right padding): sequence b's tokens are the positions j < keyLengths[b].
    * Keys past it are invisible (on top of causal / window) and queries past it are padding rows
    * (output 0, zero gradients, no work). One integer in [1, Tk] per sequence. No mask tensor
-   * exists: the kernel narrows each sequence's ranges and skips its padding blocks. CPU only for now.
+   * exists: the kernel narrows each sequence's ranges and skips its padding blocks (CPU and CUDA).
    */
   keyLengths?: readonly number[];
   /**
    * Per-sequence first token (left padding, e.g. batched decoding of prompts of different lengths
    * aligned at the end): keys j < keyStarts[b] are invisible and queries there are padding rows.
    * Scores depend on positions only through p − j (RoPE, ALiBi, windows), so left-aligned padding
-   * changes no result. With keyLengths: keyStarts[b] < keyLengths[b]. CPU only for now.
+   * changes no result. With keyLengths: keyStarts[b] < keyLengths[b]. CPU and CUDA.
    */
   keyStarts?: readonly number[];
 }
@@ -87,7 +87,7 @@ function checkCall(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: AttentionO
   if (!isNonNegativeInt(prefixKeys) || prefixKeys > Tk) argError("ERR_ARG", fn, "prefixKeys", `an integer in [0, ${Tk}] (Tk)`, prefixKeys);
   checkRowsSeeKeys(fn, causal, window as number, queryOffset, Tq, Tk);
   const positional = resolvePositional(fn, o.positional, Hq, D);
-  const seqKeys = checkSeqKeys(fn, o.keyStarts, o.keyLengths, B, Tk, q.device);
+  const seqKeys = checkSeqKeys(fn, o.keyStarts, o.keyLengths, B, Tk);
   return {
     q: qh,
     k: kh,
@@ -97,7 +97,7 @@ function checkCall(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: AttentionO
 }
 
 /** keyStarts / keyLengths → the kernel's per-sequence key ranges [keyBegin[b], keyEnd[b]), or {}. */
-function checkSeqKeys(fn: string, starts: unknown, lengths: unknown, B: number, Tk: number, device: string): { keyBegin?: number[]; keyEnd?: number[] } {
+function checkSeqKeys(fn: string, starts: unknown, lengths: unknown, B: number, Tk: number): { keyBegin?: number[]; keyEnd?: number[] } {
   if (starts === undefined && lengths === undefined) return {};
   const read = (name: string, v: unknown, min: number): number[] | null => {
     if (v === undefined) return null;
@@ -115,7 +115,6 @@ function checkSeqKeys(fn: string, starts: unknown, lengths: unknown, B: number, 
   keyBegin.forEach((s, b) => {
     if (s >= keyEnd[b]!) argError("ERR_ARG", fn, `keyStarts[${b}]`, `less than keyLengths[${b}] = ${keyEnd[b]} (at least one visible key)`, s);
   });
-  if (device === "cuda") argError("ERR_DEVICE", fn, "keyLengths/keyStarts", 'device "cpu" (the CUDA kernels do not take per-sequence key ranges yet)', "a CUDA tensor");
   return { keyBegin, keyEnd };
 }
 

@@ -354,7 +354,7 @@ step_suites() {
   need_node || return $?
   local rc=0
   t env CTXWIN_TEST_DEVICE=cuda CTXWIN_GPU_TESTS=1 "${VITEST[@]}" test/gpu test/ops test/attention.forward.test.ts \
-    test/attention.backward.test.ts test/attention.lowp.test.ts test/nn test/models test/train test/hf-parity.test.ts || rc=$(worse $rc $?)
+    test/attention.backward.test.ts test/attention.lowp.test.ts test/attention.padding.test.ts test/nn test/models test/train test/hf-parity.test.ts || rc=$(worse $rc $?)
   t env CTXWIN_CUBLAS=0 CTXWIN_TEST_DEVICE=cuda "${VITEST[@]}" test/ops/matmul.test.ts || rc=$(worse $rc $?)
   return $rc
 }

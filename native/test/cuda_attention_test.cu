@@ -8,8 +8,9 @@
 //
 // Usage:
 //   cuda_attention_test                  self-check, then every case on the GPU (exit 1 on failure)
-//   cuda_attention_test --self-check     host-only checks (tile math vs brute force, reference
-//                                        gradients vs finite differences, RoPE angle composition)
+//   cuda_attention_test --self-check     host-only checks (tile math, per sequence too, vs brute
+//                                        force; reference gradients vs finite differences; RoPE
+//                                        angle composition; fragment emulation; validation)
 //   cuda_attention_test --cases alibi    only cases whose name contains "alibi"
 //   cuda_attention_test --quick          a few small cases (for compute-sanitizer)
 //   cuda_attention_test --long           only the long cases (Tk = 4096..16384: many key tiles and
@@ -24,7 +25,8 @@
 // never-split, always-split (forward), tensor-core and SIMT (forward and backward), the
 // explicit decode entry point for Tq <= 16 and the backward that recomputes the forward. Where
 // tensor cores apply, the automatic path's outputs and gradients are also compared with the forced
-// SIMT path's (row "<path> vs simt", same tolerances).
+// SIMT path's (row "<path> vs simt", same tolerances). The "pad-" cases give per-sequence token
+// ranges (AttentionParams::key_begin / key_end): the reference applies them pair by pair.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -118,6 +120,7 @@ struct Case {
   int prefix = 0;
   PositionalConfig pos;
   double scale = 0;  // 0: 1/sqrt(D)
+  std::vector<int> key_begin, key_end;  // per-sequence tokens [begin, end) (padding); empty: none
 };
 
 PositionalConfig pos_none() { return PositionalConfig{}; }
@@ -204,10 +207,38 @@ std::vector<Case> all_cases() {
   v.back().scale = 0.3;
   add("long-d128", 1, 700, 700, 2, 2, 128, pos_alibi());
   add("long-rope-d64", 1, 520, 520, 2, 2, 64, pos_yarn(4, 128, true, 32, 1));
+  // Per-sequence token ranges (padding): right (encoders, training batches), left (batched
+  // decoding), both, sequences of one token, rows and key blocks that are all padding.
+  auto pad = [&](std::vector<int> begin, std::vector<int> end) {
+    v.back().key_begin = std::move(begin);
+    v.back().key_end = std::move(end);
+  };
+  add("pad-right-encoder", 3, 77, 77, 4, 2, 64, pos_none(), false, 0, 0);
+  pad({0, 0, 0}, {77, 40, 1});
+  add("pad-left-decode", 3, 1, 300, 8, 2, 128, pos_yarn(4, 64, true, 32, 1));
+  pad({0, 120, 299}, {300, 300, 300});
+  add("pad-both-alibi-d128", 2, 150, 150, 4, 2, 128, pos_alibi());
+  pad({10, 0}, {140, 1});
+  add("pad-window-rope", 2, 200, 200, 2, 2, 64, pos_rope(), true, 33);
+  pad({37, 0}, {200, 129});
+  add("pad-chunk-offset", 2, 40, 200, 2, 2, 64, pos_rope(), true, 0, 100);
+  pad({0, 50}, {120, 200});
+  add("pad-noncausal-window-d40", 3, 90, 130, 4, 1, 40, pos_rope(), false, 17, 0);
+  pad({0, 5, 60}, {130, 6, 129});
+  add("pad-prefix-rope", 2, 90, 100, 2, 2, 64, pos_rope(), true, 0, -1, 10);
+  pad({0, 0}, {100, 55});
+  add("pad-decode-4-gqa", 2, 4, 333, 8, 2, 128, pos_alibi());
+  pad({0, 200}, {331, 333});
+  add("pad-noncausal-tq>tk", 2, 150, 40, 2, 2, 128, pos_rope(), false, 0, 0);
+  pad({0, 3}, {40, 17});
+  add("pad-long-alibi-d128", 2, 700, 700, 2, 2, 128, pos_alibi());
+  pad({0, 0}, {700, 333});
+  add("pad-long-bidir-d64", 2, 520, 520, 4, 4, 64, pos_none(), false, 0, 0);
+  pad({0, 100}, {257, 520});
   return v;
 }
 
-std::vector<std::string> quick_names() { return {"none", "window-alibi", "decode", "prefix", "d40-rope"}; }
+std::vector<std::string> quick_names() { return {"none", "window-alibi", "decode", "prefix", "d40-rope", "pad-both-alibi-d128"}; }
 
 // --long: key lengths of 4096 to 16384, so that every kernel walks many key tiles (and the split
 // forward many splits) per row block, in each family of schemes: causal and not, a window, a
@@ -249,10 +280,30 @@ AttentionParams case_params(const Case& c, DType dt) {
   p.query_offset = case_qo(c);
   p.prefix_keys = c.prefix;
   p.pos_type = c.pos.type;
+  if (!c.key_begin.empty()) {  // host pointers into the case: run_case swaps in device copies
+    p.key_begin = c.key_begin.data();
+    p.key_end = c.key_end.data();
+  }
   return p;
 }
 
 // ---- float64 reference ---------------------------------------------------------------------------
+// Whether the query at position p of a sequence with tokens [kb, ke) sees key j, written from
+// AttentionParams' definition alone (attention_params.h), pair by pair: the brute force the
+// per-sequence tile math below is held to. No function of attention_tiling.h is used.
+bool brute_visible(const AttentionParams& p, int kb, int ke, int pos, int j) {
+  if (j < 0 || j >= p.Tk) return false;
+  if (pos < kb || pos >= ke) return false;  // a padding row sees nothing
+  if (j < kb || j >= ke) return false;      // keys of other sequences' padding
+  if (p.causal) {
+    if (j > pos) return false;
+    if (p.window > 0 && j <= pos - p.window) return false;
+  } else if (p.window > 0 && std::abs(pos - j) >= p.window) {
+    return false;
+  }
+  return true;
+}
+
 struct RefPos {
   bool alibi = false, rope = false;
   std::vector<double> slopes;
@@ -347,6 +398,7 @@ RefOut reference_simple(const AttentionParams& prm, const RefPos& rp, const std:
   std::vector<double> kr, dkr;  // rotated keys, their gradient
   RefOut r = ref_begin(prm, rp, q, k, v, dout != nullptr, &kr, &dkr);
   std::vector<double> qr(D), s, pr, dp;
+  std::vector<int> keys;  // the row's visible keys, increasing
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < Hq; ++h)
       for (int i = 0; i < Tq; ++i) {
@@ -354,18 +406,25 @@ RefOut reference_simple(const AttentionParams& prm, const RefPos& rp, const std:
         const size_t qoff = (((size_t)b * Tq + i) * Hq + h) * D;
         for (int d = 0; d < D; ++d) qr[d] = q[qoff + d];
         ref_rotate(qr.data(), rp, p, false);
-        int lo, hi;
-        attention_key_range(prm, p, &lo, &hi);
+        keys.clear();
+        if (prm.key_begin) {  // per-sequence ranges: every (query, key) pair on its own
+          for (int j = 0; j < Tk; ++j)
+            if (brute_visible(prm, prm.key_begin[b], prm.key_end[b], p, j)) keys.push_back(j);
+        } else {
+          int lo, hi;
+          attention_key_range(prm, p, &lo, &hi);
+          for (int j = lo; j <= hi; ++j) keys.push_back(j);
+        }
         const size_t li = ((size_t)b * Hq + h) * Tq + i;
-        if (lo > hi) {
+        if (keys.empty()) {  // a padding row: o = 0, lse = -inf, zero gradients
           r.lse[li] = -INFINITY;
           continue;
         }
-        const int n = hi - lo + 1;
+        const int n = (int)keys.size();
         s.assign(n, 0.0);
         double m = -INFINITY;
         for (int jj = 0; jj < n; ++jj) {
-          const int j = lo + jj;
+          const int j = keys[jj];
           const double* kj = &kr[(((size_t)b * Tk + j) * Hkv + kvh) * D];
           s[jj] = scale * dot4(qr.data(), kj, D) - (rp.alibi ? rp.slopes[h] * std::fabs((double)(p - j)) : 0.0);
           m = std::max(m, s[jj]);
@@ -376,7 +435,7 @@ RefOut reference_simple(const AttentionParams& prm, const RefPos& rp, const std:
         for (int jj = 0; jj < n; ++jj) pr[jj] /= l;
         r.lse[li] = m + std::log(l);
         for (int jj = 0; jj < n; ++jj) {
-          const double* vj = &v[(((size_t)b * Tk + lo + jj) * Hkv + kvh) * D];
+          const double* vj = &v[(((size_t)b * Tk + keys[jj]) * Hkv + kvh) * D];
           for (int d = 0; d < D; ++d) r.o[qoff + d] += pr[jj] * vj[d];
         }
         if (!dout) continue;
@@ -384,14 +443,14 @@ RefOut reference_simple(const AttentionParams& prm, const RefPos& rp, const std:
         dp.assign(n, 0.0);
         double delta = 0;
         for (int jj = 0; jj < n; ++jj) {
-          const double* vj = &v[(((size_t)b * Tk + lo + jj) * Hkv + kvh) * D];
+          const double* vj = &v[(((size_t)b * Tk + keys[jj]) * Hkv + kvh) * D];
           const double t = dot4(go, vj, D);
           dp[jj] = t;
           delta += pr[jj] * t;
         }
         std::vector<double> dqr(D, 0.0);
         for (int jj = 0; jj < n; ++jj) {
-          const int j = lo + jj;
+          const int j = keys[jj];
           const double ds = pr[jj] * (dp[jj] - delta) * scale;
           const size_t koff = (((size_t)b * Tk + j) * Hkv + kvh) * D;
           for (int d = 0; d < D; ++d) {
@@ -442,6 +501,12 @@ RefOut reference(const AttentionParams& prm, const RefPos& rp, const std::vector
           for (int d = 0; d < D; ++d) qr[(size_t)x * D + d] = q[qoff + d];
           ref_rotate(&qr[(size_t)x * D], rp, p, false);
           attention_key_range(prm, p, &lo[x], &hi[x]);
+          if (prm.key_begin) {  // the sequence's tokens [begin, end): padding rows see nothing
+            const int kb = prm.key_begin[b], ke = prm.key_end[b];
+            if (p < kb || p >= ke) lo[x] = 1, hi[x] = 0;
+            lo[x] = std::max(lo[x], kb);
+            hi[x] = std::min(hi[x], ke - 1);
+          }
           if (lo[x] > hi[x]) {
             r.lse[((size_t)b * Hq + h) * Tq + i] = -INFINITY;
             continue;
@@ -601,7 +666,7 @@ void self_check_tiling() {
         if (i >= p.Tq) continue;  // padding row
         self_expect(i >= i_min && i <= i_max, "packed row outside the block's query range");
         for (int j = 0; j < p.Tk; ++j) {
-          const bool vis = cuda::attn_visible(p, pos, j);
+          const bool vis = cuda::attn_visible(p, 0, pos, j);
           const int tt = j / bc;
           if (vis) self_expect(visits[tt] == 1, "visible key in a tile visited " + std::to_string(visits[tt]) + " times");
           if (!cuda::attn_tile_needs_mask(tt * bc, bc, fl, fh)) self_expect(vis, "unmasked tile holds an invisible key");
@@ -613,19 +678,155 @@ void self_check_tiling() {
     // backward key blocks
     for (int k0 = 0; k0 < p.Tk; k0 += bc) {
       int i_lo, i_hi;
-      cuda::attn_query_range_for_keys(p, k0, std::min(k0 + bc, p.Tk) - 1, &i_lo, &i_hi);
+      cuda::attn_query_range_for_keys(p, 0, k0, std::min(k0 + bc, p.Tk) - 1, &i_lo, &i_hi);
       for (int i = 0; i < p.Tq; ++i)
         for (int j = k0; j < std::min(k0 + bc, p.Tk); ++j)
-          if (cuda::attn_visible(p, p.query_offset + i, j)) self_expect(i >= i_lo && i <= i_hi, "bwd query range misses a row");
+          if (cuda::attn_visible(p, 0, p.query_offset + i, j)) self_expect(i >= i_lo && i <= i_hi, "bwd query range misses a row");
       for (int i0 = 0; i0 < p.Tq; i0 += br)
-        if (!cuda::attn_bwd_tile_needs_mask(p, k0, bc, i0, br))
+        if (!cuda::attn_bwd_tile_needs_mask(p, 0, k0, bc, i0, br))
           for (int i = i0; i < i0 + br; ++i)
             for (int j = k0; j < k0 + bc; ++j)
-              self_expect(i < p.Tq && j < p.Tk && cuda::attn_visible(p, p.query_offset + i, j), "bwd unmasked tile holds a masked pair");
+              self_expect(i < p.Tq && j < p.Tk && cuda::attn_visible(p, 0, p.query_offset + i, j), "bwd unmasked tile holds a masked pair");
     }
     ++trials;
   }
   printf("  tile math: %d random configurations checked against brute force\n", trials);
+}
+
+// Random per-sequence token ranges [begin, end) in [0, Tk): right padding, left padding, both,
+// none, and sequences of one token.
+void random_seq_ranges(Rng& rng, int B, int Tk, std::vector<int>* begin, std::vector<int>* end) {
+  begin->resize(B);
+  end->resize(B);
+  for (int b = 0; b < B; ++b) {
+    int lo = 0, hi = Tk;
+    switch (rng.range(0, 4)) {
+      case 0: hi = rng.range(1, Tk); break;                        // right padding
+      case 1: lo = rng.range(0, Tk - 1); break;                    // left padding
+      case 2: lo = rng.range(0, Tk - 1), hi = rng.range(lo + 1, Tk); break;
+      case 3: lo = rng.range(0, Tk - 1), hi = lo + 1; break;       // one token
+      default: break;                                              // no padding
+    }
+    (*begin)[b] = lo;
+    (*end)[b] = hi;
+  }
+}
+
+// The per-sequence tile math (attn_seq_*, and the backward's functions that take a sequence)
+// against brute_visible, for every (sequence, query, key) of random calls: odd sizes, GQA packing,
+// splits, causal / bidirectional / window / query_offset. Checks that every visible pair is in a
+// tile its block visits exactly once, that an unmasked tile holds only visible pairs, that padding
+// costs nothing (no visited forward tile and no backward key block lies wholly outside the
+// sequence's tokens; an all-padding row block or key block has no work), and the row functions.
+void self_check_seq_tiling() {
+  Rng rng(2026);
+  int trials = 0;
+  long long pairs = 0;
+  for (int t = 0; t < 2500; ++t) {
+    AttentionParams p;
+    p.B = rng.range(1, 4);
+    p.Tq = rng.range(1, 45);
+    p.Tk = rng.range(1, 61);
+    p.Hq = 1, p.Hkv = 1;
+    p.causal = rng.range(0, 1) == 1;
+    p.window = rng.range(0, 2) == 0 ? 0 : rng.range(1, 25);
+    p.query_offset = rng.range(0, 2) ? std::max(0, p.Tk - p.Tq) : rng.range(0, 60);
+    std::vector<int> kb, ke;
+    random_seq_ranges(rng, p.B, p.Tk, &kb, &ke);
+    p.key_begin = kb.data();
+    p.key_end = ke.data();
+    const int group = rng.range(1, 3);
+    const int br = 1 << rng.range(0, 4), bc = 1 << rng.range(0, 4);
+    const int tqs = cuda::attn_tq_stride(p.Tq, br);
+    const int rows_per_kv = group * tqs;
+    int gt_lo, gt_hi;
+    cuda::attn_global_tiles(p, bc, &gt_lo, &gt_hi);  // per call: the dispatcher's plan
+    const int ntiles = gt_hi >= gt_lo ? gt_hi - gt_lo + 1 : 0;
+    const int splits = rng.range(1, 4);
+    const int tps = ntiles > 0 ? (ntiles + splits - 1) / splits : 1;
+    const int nsplit = ntiles > 0 ? (ntiles + tps - 1) / tps : 1;
+    for (int b = 0; b < p.B; ++b) {
+      const std::string where = " (Tq " + std::to_string(p.Tq) + ", Tk " + std::to_string(p.Tk) + ", qo " +
+                                std::to_string(p.query_offset) + ", causal " + std::to_string(p.causal) + ", window " +
+                                std::to_string(p.window) + ", tokens [" + std::to_string(kb[b]) + ", " +
+                                std::to_string(ke[b]) + "), br " + std::to_string(br) + ", bc " + std::to_string(bc) + ")";
+      // rows: padding and visible range
+      for (int i = 0; i < p.Tq; ++i) {
+        const int pos = p.query_offset + i;
+        const bool pad = pos < kb[b] || pos >= ke[b];
+        self_expect(cuda::attn_row_is_padding(p, b, pos) == pad, "attn_row_is_padding" + where);
+        int lo, hi;
+        cuda::attn_seq_key_range(p, b, pos, &lo, &hi);
+        bool any = false;
+        for (int j = -1; j <= p.Tk; ++j) {
+          const bool vis = brute_visible(p, kb[b], ke[b], pos, j);
+          any |= vis;
+          self_expect((j >= lo && j <= hi) == vis, "attn_seq_key_range vs brute force" + where);
+          self_expect(cuda::attn_visible(p, b, pos, j) == vis, "attn_visible vs brute force" + where);
+          ++pairs;
+        }
+        self_expect(any == !pad, "a token row sees a key, a padding row none" + where);
+      }
+      // forward: packed row blocks x splits
+      for (int f0 = 0; f0 < rows_per_kv; f0 += br) {
+        const int f1 = std::min(f0 + br, rows_per_kv) - 1;
+        int i_min, i_max, u_lo, u_hi, fl, fh;
+        cuda::attn_packed_i_range(f0, f1, tqs, p.Tq, &i_min, &i_max);
+        cuda::attn_seq_block_key_ranges(p, b, p.query_offset + i_min, p.query_offset + i_max, &u_lo, &u_hi, &fl, &fh);
+        std::vector<int> visits((size_t)(p.Tk + bc) / bc + 1, 0);
+        for (int s = 0; s < nsplit; ++s) {
+          int t_lo, t_hi;
+          cuda::attn_block_tiles(u_lo, u_hi, bc, gt_lo, s, tps, &t_lo, &t_hi);
+          for (int tt = t_lo; tt <= t_hi; ++tt) {
+            self_expect(tt >= 0 && tt * bc < p.Tk, "visited tile outside [0, Tk)" + where);
+            self_expect(tt * bc < ke[b] && (tt + 1) * bc > kb[b], "visited tile wholly outside the sequence's tokens" + where);
+            if (tt >= 0 && tt < (int)visits.size()) visits[tt]++;
+          }
+        }
+        bool any_token_row = false;
+        for (int f = f0; f <= f1; ++f) {
+          const int i = f % tqs, pos = p.query_offset + i;
+          if (i >= p.Tq) continue;  // packing filler
+          any_token_row |= pos >= kb[b] && pos < ke[b];
+        }
+        if (!any_token_row)
+          for (int tt = 0; tt < (int)visits.size(); ++tt) self_expect(visits[tt] == 0, "all-padding row block visits a tile" + where);
+        for (int f = f0; f <= f1; ++f) {
+          const int i = f % tqs, pos = p.query_offset + i;
+          if (i >= p.Tq) continue;
+          for (int j = 0; j < p.Tk; ++j) {
+            const bool vis = brute_visible(p, kb[b], ke[b], pos, j);
+            const int tt = j / bc;
+            if (vis) self_expect(visits[tt] == 1, "visible key in a tile visited " + std::to_string(visits[tt]) + " times" + where);
+            if (!cuda::attn_tile_needs_mask(tt * bc, bc, fl, fh)) self_expect(vis, "unmasked tile holds an invisible pair" + where);
+          }
+          for (int tt = 0; tt * bc < p.Tk + bc; ++tt)
+            if (!cuda::attn_tile_needs_mask(tt * bc, bc, fl, fh)) self_expect((tt + 1) * bc <= p.Tk, "unmasked tile past Tk" + where);
+        }
+      }
+      // backward: key blocks x query tiles
+      for (int k0 = 0; k0 < p.Tk; k0 += bc) {
+        const int k1 = std::min(k0 + bc, p.Tk) - 1;
+        int i_lo, i_hi;
+        cuda::attn_query_range_for_keys(p, b, k0, k1, &i_lo, &i_hi);
+        for (int i = 0; i < p.Tq; ++i)
+          for (int j = k0; j <= k1; ++j)
+            if (brute_visible(p, kb[b], ke[b], p.query_offset + i, j))
+              self_expect(i >= i_lo && i <= i_hi, "bwd query range misses a row" + where);
+        if (k1 < kb[b] || k0 >= ke[b]) self_expect(i_lo > i_hi, "bwd key block outside the sequence has rows" + where);
+        for (int i = std::max(i_lo, 0); i <= i_hi; ++i)  // the range's rows are tokens of the sequence
+          self_expect(p.query_offset + i >= kb[b] && p.query_offset + i < ke[b], "bwd query range holds a padding row" + where);
+        for (int i0 = 0; i0 < p.Tq; i0 += br)
+          if (!cuda::attn_bwd_tile_needs_mask(p, b, k0, bc, i0, br))
+            for (int i = i0; i < i0 + br; ++i)
+              for (int j = k0; j < k0 + bc; ++j)
+                self_expect(brute_visible(p, kb[b], ke[b], p.query_offset + i, j) && i < p.Tq,
+                            "bwd unmasked tile holds a masked pair" + where);
+      }
+    }
+    ++trials;
+  }
+  printf("  per-sequence tile math: %d random calls (%lld (row, key) pairs) checked against brute force\n", trials, pairs);
 }
 
 // The reference's gradients against central finite differences of its forward.
@@ -640,6 +841,11 @@ void self_check_reference_grads() {
     c.name = "fd-alibi-noncausal";
     c.causal = false, c.window = 0, c.prefix = 0, c.qo = 1;
     c.pos = pos_alibi(3);
+    cs.push_back(c);
+    c.name = "fd-padding-rope-window";  // per-sequence ranges: left, right, one token
+    c.B = 3, c.causal = true, c.window = 3, c.qo = 2;
+    c.pos = pos_rope();
+    c.key_begin = {1, 0, 4}, c.key_end = {7, 5, 5};
     cs.push_back(c);
   }
   for (const Case& c : cs) {
@@ -1020,7 +1226,15 @@ void self_check_validation() {
     p.pos_type = PositionalType::Rope, p.rotary_dim = 7, p.rope_positions = 4, p.rope_cos = t, p.rope_sin = t;
   });
   expect_arg("Tk = 0", [](AttentionParams& p) { p.Tk = 0; });
-  printf("  argument validation: 9 invalid parameter sets rejected with ERR_ARG\n");
+  expect_arg("key_begin without key_end", [](AttentionParams& p) {
+    static int begin[1] = {0};
+    p.key_begin = begin;
+  });
+  expect_arg("key_end without key_begin", [](AttentionParams& p) {
+    static int end[1] = {4};
+    p.key_end = end;
+  });
+  printf("  argument validation: 11 invalid parameter sets rejected with ERR_ARG\n");
 }
 
 void self_check_fragments() {
@@ -1036,6 +1250,7 @@ void self_check_fragments() {
 int run_self_check() {
   printf("== self-check (host only)\n");
   self_check_tiling();
+  self_check_seq_tiling();
   self_check_reference_grads();
   self_check_reference_blocked();
   self_check_rope_tables();
@@ -1158,7 +1373,16 @@ void run_case(const Case& c, DType dt, cudaStream_t st) {
   const size_t nq = (size_t)c.B * c.Tq * c.Hq * c.D, nk = (size_t)c.B * c.Tk * c.Hkv * c.D;
   HostTensor q = random_tensor(nq, dt, 2.0, rng), k = random_tensor(nk, dt, 2.0, rng), v = random_tensor(nk, dt, 1.0, rng),
              go = random_tensor(nq, dt, 1.0, rng);
-  RefOut ref = reference(p, rp, q.val, k.val, v.val, &go.val);
+  RefOut ref = reference(p, rp, q.val, k.val, v.val, &go.val);  // p's ranges are host pointers here
+  DevBuf d_kb, d_ke;
+  if (p.key_begin) {
+    d_kb.alloc((size_t)c.B * sizeof(int));
+    d_ke.alloc((size_t)c.B * sizeof(int));
+    d_kb.upload(c.key_begin.data(), (size_t)c.B * sizeof(int));
+    d_ke.upload(c.key_end.data(), (size_t)c.B * sizeof(int));
+    p.key_begin = (const int*)d_kb.p;
+    p.key_end = (const int*)d_ke.p;
+  }
 
   const size_t es = dtype_size(dt);
   DevBuf dq_in(nq * es), dk_in(nk * es), dv_in(nk * es), dgo(nq * es), d_o(nq * es), d_lse((size_t)c.B * c.Hq * c.Tq * 4),

@@ -65,6 +65,17 @@ describe("autograd: op backwards vs finite differences", () => {
       [inp([1, 4, 2, 8]), inp([1, 6, 1, 8]), inp([1, 6, 1, 8])],
     );
   });
+  it("attention with per-sequence key ranges (padding: right, left, one token; bidirectional, causal + window)", async () => {
+    // On CUDA (scripts/gpu-check.sh, CTXWIN_TEST_DEVICE=cuda) this checks the padded CUDA backward too.
+    await gradcheck(
+      ([a, b, c]) => F.attention(a!, b!, c!, { causal: false, keyLengths: [7, 3, 1], positional: { type: "none" } }),
+      [inp([3, 7, 2, 6]), inp([3, 7, 1, 6]), inp([3, 7, 1, 6])],
+    );
+    await gradcheck(
+      ([a, b, c]) => F.attention(a!, b!, c!, { keyStarts: [2, 0], keyLengths: [9, 4], window: 4, positional: { type: "rope", theta: 30 } }),
+      [inp([2, 9, 2, 8]), inp([2, 9, 2, 8]), inp([2, 9, 2, 8])],
+    );
+  });
   it("crossEntropy (mean over counted rows, ignored rows)", async () => {
     const targets = [1, 4, -100, 0, 2];
     await gradcheck(([l]) => F.crossEntropy(l!, targets), [inp([5, 6])], { scalarLoss: true });

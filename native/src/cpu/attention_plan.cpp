@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "ctxwin/attention_seq_ranges.h"
 #include "ctxwin/error.h"
 
 namespace ctxwin::cpu {
@@ -34,12 +35,8 @@ void check_attention_params(const AttentionParams& p, const AttentionBwdParams* 
   require((int64_t)p.query_offset + p.Tq <= kMaxPosition && p.Tk <= kMaxPosition, fn,
           "positions beyond 2^24 are not supported by the CPU kernels");
   require(p.q && p.k && p.v && p.lse, fn, "expected q, k, v and lse pointers");
-  require((p.key_begin == nullptr) == (p.key_end == nullptr), fn, "expected key_begin and key_end both set or both null");
-  if (p.key_begin) {
-    for (int b = 0; b < p.B; ++b)
-      require(p.key_begin[b] >= 0 && p.key_begin[b] < p.key_end[b] && p.key_end[b] <= p.Tk, fn,
-              "expected 0 <= key_begin[b] < key_end[b] <= Tk for every sequence");
-  }
+  const char* seq_error = attention_seq_ranges_error(p);
+  require(seq_error == nullptr, fn, seq_error ? seq_error : "");
   if (p.pos_type == PositionalType::Alibi) require(p.alibi_slopes != nullptr, fn, "alibi: expected slopes");
   if (p.pos_type == PositionalType::Rope) {
     require(p.rotary_dim >= 2 && p.rotary_dim % 2 == 0 && p.rotary_dim <= p.D, fn,

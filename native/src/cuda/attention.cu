@@ -47,6 +47,9 @@ void validate(const AttentionParams& p, const char* fn) {
   arg_check(std::isfinite(p.softmax_scale), fn, "softmax_scale must be finite");
   arg_check(p.window >= 0 && p.query_offset >= 0 && p.prefix_keys >= 0, fn,
             "window, query_offset and prefix_keys must be >= 0");
+  // Per-sequence ranges: device pointers here, so their values are checked by the caller on the
+  // host before the upload (attention_seq_ranges.h; cuda_device.cpp does).
+  arg_check((p.key_begin == nullptr) == (p.key_end == nullptr), fn, "expected key_begin and key_end both set or both null");
   if (p.B == 0 || p.Tq == 0) return;
   arg_check(p.Tk > 0, fn, "Tk must be > 0 when there are queries");
   arg_check(p.q && p.k && p.v && p.o && p.lse, fn, "null tensor pointer");

@@ -1,8 +1,11 @@
 // CUDA fused attention: forward, backward and split-K decode, with ALiBi / ALiBi-PI slopes, RoPE
-// (linear / ntk / dynamic / yarn, partial rotary, prefix keys) and causal / sliding-window masks
-// applied in-kernel. Semantics are exactly those of AttentionParams (ctxwin/attention_params.h)
-// and the CPU backend; every pointer in the params (tensors, alibi_slopes, rope_cos/rope_sin) is
-// a DEVICE pointer here.
+// (linear / ntk / dynamic / yarn, partial rotary, prefix keys), causal / sliding-window masks and
+// per-sequence token ranges (padding) applied in-kernel. Semantics are exactly those of
+// AttentionParams (ctxwin/attention_params.h) and the CPU backend; every pointer in the params
+// (tensors, alibi_slopes, rope_cos/rope_sin, key_begin/key_end) is a DEVICE pointer here, so the
+// values of key_begin/key_end are the caller's to check on the host (attention_seq_ranges.h).
+// With them, each block narrows its key tiles (forward) or query tiles (backward) to its
+// sequence's tokens, so padding costs no tile work, and masks per element only at the edges.
 //
 // Kernels (see attention_kernels.h for the design notes of each):
 //   * bf16/f16 with D in {64, 128} and 16-byte aligned tensors: FlashAttention-2 style tensor-core

@@ -1,11 +1,13 @@
 // Small memory-bound kernels around the attention kernels:
 //   combine     split-K forward: o = sum_s 2^(m_s - M) acc_s / sum_s 2^(m_s - M) l_s, lse = M ln2 + ln L
-//   delta       backward preprocess: Delta[b, h, i] = sum_d dO[b, i, h, d] * O[b, i, h, d]
+//   delta       backward preprocess: Delta[b, h, i] = sum_d dO[b, i, h, d] * O[b, i, h, d] - dLse[b, h, i]
+//               (0 on padding rows, whose P is 0: a non-finite dO or dLse there must not reach dS)
 //   dq_finish   backward: dq = RoPE^T(dq_acc) converted to the dtype
 // One warp per row for the first two (4 rows per 128-thread block), one thread per element for
 // the last.
 #include "cuda/attention_device.cuh"
 #include "cuda/attention_kernels.h"
+#include "cuda/attention_tiling.h"
 #include "cuda/cuda_check.h"
 
 namespace ctxwin::cuda {
@@ -52,12 +54,13 @@ __global__ void __launch_bounds__(128) combine_kernel(const __grid_constant__ At
 }
 
 template <typename T>
-__global__ void __launch_bounds__(128) delta_kernel(const T* __restrict__ o, const T* __restrict__ dout,
-                                                     const float* __restrict__ dlse, float* __restrict__ delta,
-                                                     int B, int Tq, int Hq, int D) {
+__global__ void __launch_bounds__(128) delta_kernel(const __grid_constant__ AttentionParams prm, const T* __restrict__ o,
+                                                     const T* __restrict__ dout, const float* __restrict__ dlse,
+                                                     float* __restrict__ delta) {
+  const int Tq = prm.Tq, Hq = prm.Hq, D = prm.D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const size_t row = (size_t)blockIdx.x * 4 + warp;  // (b * Tq + i) * Hq + h
-  if (row >= (size_t)B * Tq * Hq) return;
+  if (row >= (size_t)prm.B * Tq * Hq) return;
   const T* orow = o + row * D;
   const T* drow = dout + row * D;
   float s = 0.f;
@@ -69,7 +72,10 @@ __global__ void __launch_bounds__(128) delta_kernel(const T* __restrict__ o, con
     const size_t bi = row / Hq;
     const int i = (int)(bi % Tq), b = (int)(bi / Tq);
     const size_t at = ((size_t)b * Hq + h) * Tq + i;
-    delta[at] = dlse ? s - dlse[at] : s;  // an lse gradient shifts delta (attention_params.h)
+    if (attn_row_is_padding(prm, b, prm.query_offset + i))
+      delta[at] = 0.f;
+    else
+      delta[at] = dlse ? s - dlse[at] : s;  // an lse gradient shifts delta (attention_params.h)
   }
 }
 
@@ -125,8 +131,7 @@ void launch_bwd_delta(const AttentionBwdParams& p, const void* o, float* delta, 
   if (blocks > 0x7fffffffu) throw Error("ERR_ARG", "attention: too many rows");
   with_type(p.dtype, [&](auto tv) {
     using T = decltype(tv);
-    delta_kernel<T><<<(unsigned)blocks, 128, 0, s>>>(static_cast<const T*>(o), static_cast<const T*>(p.dout), p.dlse, delta,
-                                                     p.B, p.Tq, p.Hq, p.D);
+    delta_kernel<T><<<(unsigned)blocks, 128, 0, s>>>(p, static_cast<const T*>(o), static_cast<const T*>(p.dout), p.dlse, delta);
     check_launch("attention delta_kernel");
   });
 }

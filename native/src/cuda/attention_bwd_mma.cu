@@ -82,20 +82,23 @@ __global__ void __launch_bounds__(kMmaBwdThreads, 1) bwd_mma_kernel(const __grid
   const T* qg = static_cast<const T*>(P.q);
   const T* dog = static_cast<const T*>(P.dout);
 
-  // K, V tiles: once per block.
-  for (int c = tid; c < Bc * CH; c += NT) {
-    const int r = c / CH, ch = c % CH, j = k0 + r;
-    const bool ok = j < P.Tk;
-    cp_async16(sK + swz<D>(r, ch), ok ? kbase + (size_t)j * kv_stride + ch * 8 : kbase, ok);
-    cp_async16(sV + swz<D>(r, ch), ok ? vbase + (size_t)j * kv_stride + ch * 8 : vbase, ok);
-  }
-  cp_async_commit();
-
+  // Query tiles that see these keys (none for a key block wholly in its sequence's padding).
   int i_lo, i_hi;
-  attn_query_range_for_keys(P, k0, min(k0 + Bc, P.Tk) - 1, &i_lo, &i_hi);
+  attn_query_range_for_keys(P, b, k0, min(k0 + Bc, P.Tk) - 1, &i_lo, &i_hi);
   const int qt_lo = i_lo / Br;
   const int nqt = i_hi >= i_lo ? i_hi / Br - qt_lo + 1 : 0;
   const int n_it = nqt * a.group;
+
+  // K, V tiles: once per block (not read at all when no query sees them: dK = dV = 0).
+  if (n_it > 0) {
+    for (int c = tid; c < Bc * CH; c += NT) {
+      const int r = c / CH, ch = c % CH, j = k0 + r;
+      const bool ok = j < P.Tk;
+      cp_async16(sK + swz<D>(r, ch), ok ? kbase + (size_t)j * kv_stride + ch * 8 : kbase, ok);
+      cp_async16(sV + swz<D>(r, ch), ok ? vbase + (size_t)j * kv_stride + ch * 8 : vbase, ok);
+    }
+  }
+  cp_async_commit();
 
   auto load_q = [&](int it, int buf) {
     const int hg = it / nqt, qt = qt_lo + it % nqt, h = kvh * a.group + hg, i0 = qt * Br;
@@ -140,7 +143,7 @@ __global__ void __launch_bounds__(kMmaBwdThreads, 1) bwd_mma_kernel(const __grid
   }
   cp_async_wait<0>();
   __syncthreads();
-  if (a.rope) {
+  if (a.rope && n_it > 0) {  // n_it is the same for the whole block: the barrier below is uniform
     auto k_pos = [&](int r) -> int {
       const int j = k0 + r;
       return (j >= P.Tk || j < P.prefix_keys) ? -1 : j;
@@ -210,7 +213,7 @@ __global__ void __launch_bounds__(kMmaBwdThreads, 1) bwd_mma_kernel(const __grid
     }
 
     // P^T
-    const bool need_mask = attn_bwd_tile_needs_mask(P, k0, Bc, i0, Br);
+    const bool need_mask = attn_bwd_tile_needs_mask(P, b, k0, Bc, i0, Br);
     const float slope = kAlibi ? P.alibi_slopes[h] * kLog2e : 0.f;
 #pragma unroll
     for (int nb = 0; nb < NBQ; ++nb) {
@@ -220,7 +223,7 @@ __global__ void __launch_bounds__(kMmaBwdThreads, 1) bwd_mma_kernel(const __grid
         float x = st[nb][e] * a.scale_log2 - lse_s[qi] * kLog2e;
         if (kAlibi) x -= slope * fabsf((float)(p - j));
         bool vis = true;
-        if (need_mask) vis = i < P.Tq && j < P.Tk && attn_visible(P, p, j);
+        if (need_mask) vis = i < P.Tq && j < P.Tk && attn_visible(P, b, p, j);
         st[nb][e] = vis ? fast_exp2(x) : 0.f;
       }
     }

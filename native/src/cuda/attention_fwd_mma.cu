@@ -74,14 +74,14 @@ __global__ void __launch_bounds__(kMmaFwdThreads, D == 64 ? 2 : 1) fwd_mma_kerne
     row_i[r] = i;
     row_h[r] = kvh * a.group + hg;
     row_p[r] = P.query_offset + row_i[r];
-    attention_key_range(P, row_p[r], &row_lo[r], &row_hi[r]);
+    attn_seq_key_range(P, b, row_p[r], &row_lo[r], &row_hi[r]);  // empty for a padding row
     row_slope[r] = kAlibi ? P.alibi_slopes[row_h[r]] * kLog2e : 0.f;
   }
 
   // Tiles this block visits and which of them need per-element masks.
   int i_min, i_max, u_lo, u_hi, full_lo, full_hi, t_lo, t_hi;
   attn_packed_i_range(f0, f_end - 1, tqs, P.Tq, &i_min, &i_max);
-  attn_block_key_ranges(P, P.query_offset + i_min, P.query_offset + i_max, &u_lo, &u_hi, &full_lo, &full_hi);
+  attn_seq_block_key_ranges(P, b, P.query_offset + i_min, P.query_offset + i_max, &u_lo, &u_hi, &full_lo, &full_hi);
   attn_block_tiles(u_lo, u_hi, Bc, a.gt_lo, split, a.tiles_per_split, &t_lo, &t_hi);
   const int ntiles = t_hi >= t_lo ? t_hi - t_lo + 1 : 0;
 

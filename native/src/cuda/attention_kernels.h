@@ -25,8 +25,10 @@
 //
 // Instantiations (bounded on purpose): mma fwd and bwd: dtype {bf16, f16} x D {64, 128} x
 // ALiBi {on, off} = 8 each; SIMT fwd and bwd: dtype {f32, bf16, f16} x D bucket {64, 128, 256}
-// = 9 each. Causal / window / split / RoPE are run-time switches (uniform branches: masking only
-// runs on tiles that cross a mask boundary; RoPE only where a tile lands).
+// = 9 each. Causal / window / split / RoPE / per-sequence ranges are run-time switches (uniform
+// branches: masking only runs on tiles that cross a mask boundary or a sequence's edge; RoPE only
+// where a tile lands). Per-sequence ranges (padding) narrow each block's tiles to its sequence
+// (attention_tiling.h, attn_seq_*): blocks of padding rows or padding keys load nothing.
 #pragma once
 #include <cuda_runtime.h>
 

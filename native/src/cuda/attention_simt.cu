@@ -86,13 +86,13 @@ __global__ void __launch_bounds__(kSimtThreads) fwd_simt_kernel(const __grid_con
   const bool row_ok = f < f_end && f % tqs < P.Tq;
   const int hg = row_ok ? f / tqs : 0;
   const int row_i = row_ok ? f - hg * tqs : 0, row_h = kvh * a.group + hg, row_p = P.query_offset + row_i;
-  int row_lo, row_hi;
-  attention_key_range(P, row_p, &row_lo, &row_hi);
+  int row_lo, row_hi;  // empty for a padding row: every key masked, so o = 0 and lse = -inf
+  attn_seq_key_range(P, b, row_p, &row_lo, &row_hi);
   const float slope = alibi ? P.alibi_slopes[row_h] * kLog2e : 0.f;
 
   int i_min, i_max, u_lo, u_hi, full_lo, full_hi, t_lo, t_hi;
   attn_packed_i_range(f0, f_end - 1, tqs, P.Tq, &i_min, &i_max);
-  attn_block_key_ranges(P, P.query_offset + i_min, P.query_offset + i_max, &u_lo, &u_hi, &full_lo, &full_hi);
+  attn_seq_block_key_ranges(P, b, P.query_offset + i_min, P.query_offset + i_max, &u_lo, &u_hi, &full_lo, &full_hi);
   attn_block_tiles(u_lo, u_hi, BK, a.gt_lo, split, a.tiles_per_split, &t_lo, &t_hi);
 
   const T* qg = static_cast<const T*>(P.q);
@@ -100,7 +100,7 @@ __global__ void __launch_bounds__(kSimtThreads) fwd_simt_kernel(const __grid_con
   const T* kbase = static_cast<const T*>(P.k) + ((size_t)b * P.Tk * P.Hkv + kvh) * D;
   const T* vbase = static_cast<const T*>(P.v) + ((size_t)b * P.Tk * P.Hkv + kvh) * D;
 
-  for (int idx = tid; idx < BQ * D; idx += NT) {
+  for (int idx = tid; t_lo <= t_hi && idx < BQ * D; idx += NT) {  // no tiles (all padding): Q unread
     const int rr = idx / D, d = idx - rr * D, ff = f0 + rr, hh = ff / tqs, i = ff - hh * tqs;
     float x = 0.f;
     if (ff < f_end && i < P.Tq) {
@@ -232,25 +232,29 @@ __global__ void __launch_bounds__(kSimtThreads) bwd_simt_kernel(const __grid_con
   const T* qg = static_cast<const T*>(P.q);
   const T* dog = static_cast<const T*>(P.dout);
 
-  for (int idx = tid; idx < BK * D; idx += NT) {
-    const int kr = idx / D, d = idx - kr * D, j = k0 + kr;
-    float kx = 0.f, vx = 0.f;
-    if (j < P.Tk) {
-      kx = load_rotated(kbase + (size_t)j * kv_stride, d, (a.rope && j >= P.prefix_keys) ? j : -1, half, P.rope_cos,
-                        P.rope_sin);
-      vx = Elem<T>::to_f(vbase[(size_t)j * kv_stride + d]);
+  // Query tiles that see these keys (none for a key block wholly in its sequence's padding: then
+  // K and V are not read and dK = dV = 0).
+  int i_lo, i_hi;
+  attn_query_range_for_keys(P, b, k0, min(k0 + BK, P.Tk) - 1, &i_lo, &i_hi);
+  const int qt_lo = i_lo / BQ, qt_hi = i_hi >= i_lo ? i_hi / BQ : qt_lo - 1;
+
+  if (qt_hi >= qt_lo) {
+    for (int idx = tid; idx < BK * D; idx += NT) {
+      const int kr = idx / D, d = idx - kr * D, j = k0 + kr;
+      float kx = 0.f, vx = 0.f;
+      if (j < P.Tk) {
+        kx = load_rotated(kbase + (size_t)j * kv_stride, d, (a.rope && j >= P.prefix_keys) ? j : -1, half, P.rope_cos,
+                          P.rope_sin);
+        vx = Elem<T>::to_f(vbase[(size_t)j * kv_stride + d]);
+      }
+      sK[kr * DS + d] = kx;
+      sV[kr * DS + d] = vx;
     }
-    sK[kr * DS + d] = kx;
-    sV[kr * DS + d] = vx;
   }
 
   float dk[DPT], dv[DPT];
 #pragma unroll
   for (int v = 0; v < DPT; ++v) dk[v] = dv[v] = 0.f;
-
-  int i_lo, i_hi;
-  attn_query_range_for_keys(P, k0, min(k0 + BK, P.Tk) - 1, &i_lo, &i_hi);
-  const int qt_lo = i_lo / BQ, qt_hi = i_hi >= i_lo ? i_hi / BQ : qt_lo - 1;
   const int j = k0 + r;  // this thread's key row for S^T / dK / dV
 
   for (int hg = 0; hg < a.group; ++hg) {
@@ -279,7 +283,7 @@ __global__ void __launch_bounds__(kSimtThreads) bwd_simt_kernel(const __grid_con
       }
       __syncthreads();
 
-      const bool need_mask = attn_bwd_tile_needs_mask(P, k0, BK, i0, BQ);
+      const bool need_mask = attn_bwd_tile_needs_mask(P, b, k0, BK, i0, BQ);
       float s[KPT], dp[KPT];
 #pragma unroll
       for (int u = 0; u < KPT; ++u) s[u] = dp[u] = 0.f;
@@ -300,7 +304,7 @@ __global__ void __launch_bounds__(kSimtThreads) bwd_simt_kernel(const __grid_con
         float x = s[u] * a.scale_log2 - sLse[qq];
         if (alibi) x -= slope * fabsf((float)(p - j));
         bool vis = true;
-        if (need_mask) vis = i < P.Tq && j < P.Tk && attn_visible(P, p, j);
+        if (need_mask) vis = i < P.Tq && j < P.Tk && attn_visible(P, b, p, j);
         const float pv = vis ? exp2f(x) : 0.f;
         sP[r * PS + qq] = pv;
         sDS[r * PS + qq] = pv * (dp[u] - sDl[qq]);

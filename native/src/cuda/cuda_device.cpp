@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "ctxwin/attention_seq_ranges.h"
 #include "ctxwin/error.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_device.h"
@@ -155,7 +156,7 @@ class CudaDevice final : public Device {
 
   void attention_forward(AttentionParams& prm, const ResolvedPositional& pos) override {
     ensure_init();
-    no_seq_keys(prm);
+    SeqRangeBuffer seq(*this, prm, "cuda attention_forward");
     PositionalBuffers buf(*this, prm, pos);
 #if CTXWIN_CUDA_HAVE_ATTENTION
     size_t ws_bytes = cuda::attention_forward_workspace_bytes(prm);
@@ -164,11 +165,11 @@ class CudaDevice final : public Device {
 #else
     no_attention_kernels();
 #endif
-  }  // buf's and ws's device memory is freed in stream order, after the kernels
+  }  // seq's, buf's and ws's device memory is freed in stream order, after the kernels
 
   void attention_backward(AttentionBwdParams& prm, const ResolvedPositional& pos) override {
     ensure_init();
-    no_seq_keys(prm);
+    SeqRangeBuffer seq(*this, prm, "cuda attention_backward");
     PositionalBuffers buf(*this, prm, pos);
 #if CTXWIN_CUDA_HAVE_ATTENTION
     size_t ws_bytes = cuda::attention_backward_workspace_bytes(prm);
@@ -262,14 +263,29 @@ class CudaDevice final : public Device {
     }
   };
 
-  // Per-sequence key ranges (padding) exist in the CPU kernels only so far: the CUDA kernels'
-  // tile ranges are per call, not per sequence, and no GPU has run a version that narrows them.
-  static void no_seq_keys(const AttentionParams& prm) {
-    if (prm.key_begin || prm.key_end)
-      fail("ERR_DEVICE",
-           "cuda attention: keyLengths/keyStarts (per-sequence key ranges) are not supported by the CUDA kernels yet; "
-           "run this call on device \"cpu\"");
-  }
+  // The per-sequence token ranges (key_begin / key_end, padding) of one launch: checked on the
+  // host (the kernels trust them), then uploaded as one int array [begin[0..B), end[0..B)] and
+  // bound into `prm` as device pointers. Nothing is allocated without them.
+  struct SeqRangeBuffer {
+    DeviceBuffer ranges;
+    SeqRangeBuffer(CudaDevice& d, AttentionParams& prm, const char* fn)
+        : ranges(d, checked(prm, fn) ? 2 * (size_t)prm.B * sizeof(int) : 0) {
+      if (!ranges.ptr) return;
+      std::vector<int> host(prm.key_begin, prm.key_begin + prm.B);
+      host.insert(host.end(), prm.key_end, prm.key_end + prm.B);
+      // An F32 upload to an F32 destination is a plain byte copy (no conversion), so the ints
+      // travel bit for bit through the pinned staging of h2d_f32.
+      static_assert(sizeof(int) == sizeof(float), "ints are uploaded as 4-byte words");
+      d.h2d_f32(reinterpret_cast<const float*>(host.data()), host.size(), DType::F32, ranges.ptr);
+      prm.key_begin = static_cast<const int*>(ranges.ptr);
+      prm.key_end = prm.key_begin + prm.B;
+    }
+    // Whether there are ranges to upload; throws ERR_ARG (the CPU plan's words) when they are invalid.
+    static bool checked(const AttentionParams& prm, const char* fn) {
+      if (const char* why = attention_seq_ranges_error(prm)) fail("ERR_ARG", std::string(fn) + ": " + why);
+      return prm.key_begin != nullptr && prm.B > 0;
+    }
+  };
 
   [[noreturn]] static void no_attention_kernels() {
     fail("ERR_CUDA",
