@@ -12,11 +12,10 @@
 // PyTorch peer does); "packed gain" is unpacked ms / packed ms in the same run.
 //
 //   node bench/peft.mjs [--quick] [--hidden 256] [--layers 4] [--seq 128] [--batch 16] [--prefix 16]
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { cpus } from "node:os";
 import { addApt, addLora, addPrefix, AdamW, createEncoder, parameterCounts, synchronize, Tape, backendInfo } from "../dist/index.js";
 import { flag, opt } from "./args.mjs";
+import { runPythonPeer } from "./python_peer.mjs";
 
 const quick = flag("quick");
 const hidden = Number(opt("hidden", quick ? "128" : "256"));
@@ -69,18 +68,9 @@ async function ctxwinRate(method, pack) {
 }
 
 function torchRates() {
-  const py = process.env.CTXWIN_BENCH_PYTHON || "python3";
-  const script = fileURLToPath(new URL("./peft_torch.py", import.meta.url));
   const cfg = { vocab, hidden, layers, heads, ffn: 4 * hidden, maxPositions: T + P + 2, labels, ids, lengths, labelIds, loraR: 8, loraAlpha: 16, prefix: P, warmup: 1, steps };
-  const r = spawnSync(py, [script, "--config", JSON.stringify(cfg), "--threads", String(cpus().length), "--methods", "full", "lora", "ptv2", "ptv2-mlp"], { encoding: "utf8", maxBuffer: 1 << 26 });
-  if (r.error || r.status !== 0) return { skipped: r.error ? `${py}: ${r.error.message}` : `${py} exited ${r.status}: ${(r.stderr || "").trim().split("\n").slice(-1)[0]}` };
-  const out = {};
-  for (const line of r.stdout.trim().split("\n")) {
-    const j = JSON.parse(line);
-    if (j.skipped) return { skipped: j.skipped };
-    out[j.method] = j;
-  }
-  return out;
+  const r = runPythonPeer("peft_torch.py", cfg, ["--methods", "full", "lora", "ptv2", "ptv2-mlp"]);
+  return r.skipped ? r : Object.fromEntries(r.lines.map((j) => [j.method, j]));
 }
 
 const info = backendInfo();

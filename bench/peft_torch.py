@@ -7,10 +7,8 @@ virtual tokens; with --projection the MLP reparameterisation). Prints one JSON l
 
   python3 bench/peft_torch.py --config '{"hidden":256,...}' --methods full lora ptv2 ptv2-mlp
 """
-import argparse
 import json
 import sys
-import time
 
 try:
     import torch
@@ -19,26 +17,17 @@ try:
 except ImportError as e:  # pragma: no cover
     print(json.dumps({"skipped": f"PyTorch / transformers / peft not importable: {e}"}))
     sys.exit(0)
+from torch_peer import attention_mask, best_step_ms, setup
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--methods", nargs="+", required=True)
-    ap.add_argument("--threads", type=int, default=0)
-    a = ap.parse_args()
-    c = json.loads(a.config)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
+    c, a = setup(torch, lambda ap: ap.add_argument("--methods", nargs="+", required=True))
     cfg = transformers.BertConfig(vocab_size=c["vocab"], hidden_size=c["hidden"], num_hidden_layers=c["layers"],
                                   num_attention_heads=c["heads"], intermediate_size=c["ffn"],
                                   max_position_embeddings=c["maxPositions"], num_labels=c["labels"],
                                   attn_implementation="sdpa")
     ids = torch.tensor(c["ids"], dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for b, n in enumerate(c["lengths"]):
-        mask[b, :n] = 1
+    mask = attention_mask(torch, ids, c["lengths"])
     labels = torch.tensor(c["labelIds"], dtype=torch.long)
     real = int(sum(c["lengths"]))
     for method in a.methods:
@@ -51,16 +40,14 @@ def main():
             model = peft.get_peft_model(model, pc)
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=1e-4)
-        times = []
-        for step in range(c["warmup"] + c["steps"]):
-            t0 = time.perf_counter()
+
+        def step():
             out = model(input_ids=ids, attention_mask=mask, labels=labels)
             out.loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
-            if step >= c["warmup"]:
-                times.append(time.perf_counter() - t0)
-        ms = 1000 * min(times)
+
+        ms = best_step_ms(step, c["warmup"], c["steps"])
         print(json.dumps({"method": method, "ms_per_step": ms, "tokens_per_s": real / ms * 1000, "trainable": sum(p.numel() for p in params)}), flush=True)
 
 

@@ -12,11 +12,10 @@
 // tokens/s counts real tokens; the best of --steps timed steps after a warm-up.
 //
 //   node bench/sft-step.mjs [--quick] [--hidden 256] [--layers 4] [--seq 256] [--batch 8] [--vocab 4096]
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { cpus } from "node:os";
 import { AdamW, createModel, synchronize, Tape, backendInfo } from "../dist/index.js";
 import { flag, opt } from "./args.mjs";
+import { runPythonPeer } from "./python_peer.mjs";
 
 const quick = flag("quick");
 const hidden = Number(opt("hidden", quick ? "128" : "256"));
@@ -63,13 +62,8 @@ async function ctxwinStep(pack) {
 }
 
 function torchStep() {
-  const py = process.env.CTXWIN_BENCH_PYTHON || "python3";
-  const script = fileURLToPath(new URL("./sft_torch.py", import.meta.url));
-  const cfg = { vocab, hidden, layers, heads, ffn, seq: T, ids, lengths, labels, warmup: 1, steps };
-  const r = spawnSync(py, [script, "--config", JSON.stringify(cfg), "--threads", String(cpus().length)], { encoding: "utf8", maxBuffer: 1 << 26 });
-  if (r.error || r.status !== 0) return { skipped: r.error ? `${py}: ${r.error.message}` : `${py} exited ${r.status}: ${(r.stderr || "").trim().split("\n").slice(-1)[0]}` };
-  const j = JSON.parse(r.stdout.trim().split("\n").pop());
-  return j.skipped ? { skipped: j.skipped } : j;
+  const r = runPythonPeer("sft_torch.py", { vocab, hidden, layers, heads, ffn, seq: T, ids, lengths, labels, warmup: 1, steps });
+  return r.skipped ? r : r.lines[r.lines.length - 1];
 }
 
 const info = backendInfo();
